@@ -1,0 +1,294 @@
+//! Completing a login: the callback checks, the code exchange, ID token verification, userinfo.
+
+use crate::provider::error_chain;
+use crate::{AuthError, AuthenticatedUser, PendingLogin, RelyingParty, Secret};
+use chrono::{DateTime, Utc};
+use openidconnect::core::{
+    CoreGenderClaim, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreTokenResponse, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessToken, AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, EmptyAdditionalClaims, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
+    RequestTokenError, SignatureVerificationError, TokenResponse, UserInfoError,
+};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The query parameters the provider redirects back with. Every field is untrusted input.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CallbackParams {
+    /// The authorization code, on success.
+    pub code: Option<String>,
+    /// The state we sent, echoed back.
+    pub state: Option<String>,
+    /// An OAuth error code, on failure (`access_denied`, ...).
+    pub error: Option<String>,
+    /// The provider's description of the error.
+    pub error_description: Option<String>,
+}
+
+impl RelyingParty {
+    /// Checks a callback against the pending login this browser started and, if it holds,
+    /// exchanges the code and verifies everything the provider sends back.
+    ///
+    /// The caller must have removed `pending` from the session already: a pending login is
+    /// good for one attempt, whatever its outcome.
+    pub async fn complete_login(
+        &self,
+        pending: PendingLogin,
+        params: &CallbackParams,
+    ) -> Result<AuthenticatedUser, AuthError> {
+        // Check state before looking at anything else the provider said: an unsolicited
+        // callback (login CSRF) must not even get its error text shown as ours.
+        let state_matches = params
+            .state
+            .as_deref()
+            .is_some_and(|state| pending.matches_state(state));
+        if !state_matches {
+            return Err(AuthError::StateMismatch);
+        }
+        if let Some(error) = &params.error {
+            return Err(AuthError::ProviderRefused {
+                error: error.clone(),
+                description: params.error_description.clone(),
+            });
+        }
+        let age = Utc::now().timestamp() - pending.started_at;
+        if age < 0 || age as u64 > self.settings.pending_login_max_age.as_secs() {
+            return Err(AuthError::LoginExpired);
+        }
+        let code = params.code.as_deref().ok_or(AuthError::MissingCode)?;
+
+        let tokens = self.exchange_code(code, &pending).await?;
+        let id_token = tokens.id_token().ok_or(AuthError::MissingIdToken)?;
+        let claims = self
+            .verify_id_token(id_token, tokens.access_token(), pending.nonce.expose())
+            .await?;
+        let userinfo = self.fetch_userinfo(tokens.access_token(), &claims).await?;
+
+        Ok(AuthenticatedUser::from_verified(
+            &claims,
+            userinfo.as_ref(),
+            Secret::new(id_token.to_string()),
+            tokens.expires_in(),
+            tokens
+                .refresh_token()
+                .map(|token| Secret::new(token.secret().clone())),
+        ))
+    }
+
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pending: &PendingLogin,
+    ) -> Result<CoreTokenResponse, AuthError> {
+        let request = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|err| AuthError::TokenExchange(err.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(
+                pending.pkce_verifier.expose().to_owned(),
+            ));
+        request
+            .request_async(&self.http)
+            .await
+            .map_err(describe_token_error)
+    }
+
+    /// Verifies signature, iss, aud, azp, exp, iat, nonce and at_hash. On an unknown signing key
+    /// the JWKS is refetched (rate-limited) and verification tried once more: that is how a
+    /// provider's key rotation is followed without a restart.
+    async fn verify_id_token(
+        &self,
+        id_token: &CoreIdToken,
+        access_token: &AccessToken,
+        nonce: &str,
+    ) -> Result<CoreIdTokenClaims, AuthError> {
+        let nonce = Nonce::new(nonce.to_owned());
+        let keys = self.keys.current();
+        match self.verify_with_keys(id_token, access_token, &nonce, keys.clone()) {
+            Err(AuthError::UnknownSigningKey(reason)) => {
+                match self.keys.refetch(&keys, &self.http).await? {
+                    Some(fresh) => self.verify_with_keys(id_token, access_token, &nonce, fresh),
+                    None => Err(AuthError::UnknownSigningKey(reason)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn verify_with_keys(
+        &self,
+        id_token: &CoreIdToken,
+        access_token: &AccessToken,
+        nonce: &Nonce,
+        keys: Arc<CoreJsonWebKeySet>,
+    ) -> Result<CoreIdTokenClaims, AuthError> {
+        let leeway = chrono::Duration::from_std(self.settings.clock_leeway)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let verifier = CoreIdTokenVerifier::new_confidential_client(
+            ClientId::new(self.settings.client_id.clone()),
+            ClientSecret::new(self.settings.client_secret.expose().to_owned()),
+            self.issuer.clone(),
+            (*keys).clone(),
+        )
+        .set_allowed_algs(self.signing_algs.iter().cloned())
+        // Accept an `exp` up to `leeway` in the past: clocks drift.
+        .set_time_fn(move || Utc::now() - leeway);
+        let claims = id_token
+            .claims(&verifier, nonce)
+            .map_err(describe_claims_error)?;
+
+        if claims.issue_time() > Utc::now() + leeway {
+            return Err(AuthError::IssuedInFuture(format!(
+                "iat is {}",
+                claims.issue_time()
+            )));
+        }
+        check_authorized_party(claims, &self.settings.client_id)?;
+
+        // at_hash is optional in the code flow, but when present it binds the access token to
+        // this ID token, so a swapped access token is caught before we use it for userinfo.
+        if let Some(expected) = claims.access_token_hash() {
+            let alg = id_token
+                .signing_alg()
+                .map_err(|err| AuthError::InvalidSignature(err.to_string()))?;
+            let key = id_token
+                .signing_key(&verifier)
+                .map_err(|err| AuthError::UnknownSigningKey(err.to_string()))?;
+            let actual = AccessTokenHash::from_token(access_token, alg, key)
+                .map_err(|_| AuthError::InvalidAccessTokenHash)?;
+            if actual != *expected {
+                return Err(AuthError::InvalidAccessTokenHash);
+            }
+        }
+        Ok(claims.clone())
+    }
+
+    /// Reads userinfo when the provider has the endpoint; its `sub` must be the ID token's, or a
+    /// provider bug (or attacker) could attach another user's profile to this login.
+    async fn fetch_userinfo(
+        &self,
+        access_token: &AccessToken,
+        claims: &CoreIdTokenClaims,
+    ) -> Result<Option<CoreUserInfoClaims>, AuthError> {
+        let Ok(request) = self
+            .client
+            .user_info(access_token.clone(), Some(claims.subject().clone()))
+        else {
+            // No userinfo endpoint advertised: the ID token's claims are all we get.
+            return Ok(None);
+        };
+        let userinfo: Result<
+            openidconnect::UserInfoClaims<EmptyAdditionalClaims, CoreGenderClaim>,
+            _,
+        > = request.request_async(&self.http).await;
+        match userinfo {
+            Ok(userinfo) => Ok(Some(userinfo)),
+            Err(UserInfoError::ClaimsVerification(ClaimsVerificationError::InvalidSubject(_))) => {
+                Err(AuthError::UserInfoSubjectMismatch)
+            }
+            Err(UserInfoError::Response(status, _, _)) => Err(AuthError::UserInfo(format!(
+                "the provider answered HTTP {status}"
+            ))),
+            Err(UserInfoError::Parse(err)) => Err(AuthError::UserInfo(format!(
+                "not a valid userinfo response at `{}`",
+                err.path()
+            ))),
+            Err(err) => Err(AuthError::UserInfo(error_chain(&err))),
+        }
+    }
+}
+
+/// OIDC Core §3.1.3.7 steps 4–5: with several audiences `azp` must be present, and when present
+/// it must be us (openidconnect leaves this to the caller).
+fn check_authorized_party(claims: &CoreIdTokenClaims, client_id: &str) -> Result<(), AuthError> {
+    match claims.authorized_party() {
+        Some(azp) if azp.as_str() != client_id => Err(AuthError::InvalidAuthorizedParty(format!(
+            "azp is `{}`, expected `{client_id}`",
+            azp.as_str()
+        ))),
+        None if claims.audiences().len() > 1 => Err(AuthError::InvalidAuthorizedParty(
+            "several audiences but no azp".to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn describe_claims_error(err: ClaimsVerificationError) -> AuthError {
+    match err {
+        ClaimsVerificationError::InvalidIssuer(reason) => AuthError::InvalidIssuer(reason),
+        ClaimsVerificationError::InvalidAudience(reason) => AuthError::InvalidAudience(reason),
+        ClaimsVerificationError::Expired(reason) => AuthError::Expired(reason),
+        ClaimsVerificationError::InvalidNonce(reason) => AuthError::InvalidNonce(reason),
+        ClaimsVerificationError::SignatureVerification(
+            err @ (SignatureVerificationError::NoMatchingKey
+            | SignatureVerificationError::AmbiguousKeyId(_)),
+        ) => AuthError::UnknownSigningKey(err.to_string()),
+        ClaimsVerificationError::SignatureVerification(err) => {
+            AuthError::InvalidSignature(err.to_string())
+        }
+        other => AuthError::InvalidIdToken(other.to_string()),
+    }
+}
+
+/// Describes a failed token request without echoing the response body: it may hold tokens.
+fn describe_token_error<RE: std::error::Error + 'static>(
+    err: RequestTokenError<
+        RE,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
+) -> AuthError {
+    match err {
+        RequestTokenError::ServerResponse(response) => {
+            AuthError::TokenExchange(format!("the provider answered `{}`", response.error()))
+        }
+        RequestTokenError::Request(err) => AuthError::TokenExchange(error_chain(&err)),
+        RequestTokenError::Parse(err, _body) => {
+            let inner = err.inner().to_string();
+            // serde messages can quote the offending value (which may be a token); keep only
+            // the ones that cannot.
+            let what = if inner.contains("missing field") {
+                inner
+                    .split(" at line")
+                    .next()
+                    .unwrap_or("missing field")
+                    .to_owned()
+            } else {
+                "unexpected content".to_owned()
+            };
+            AuthError::MalformedTokenResponse(format!("at `{}`: {what}", err.path()))
+        }
+        RequestTokenError::Other(reason) => AuthError::TokenExchange(reason),
+    }
+}
+
+/// Compares two strings in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// When an access token expires, as unix seconds, from its `expires_in`.
+pub(crate) fn expiry_from(expires_in: Option<std::time::Duration>) -> Option<i64> {
+    let expires_in = chrono::Duration::from_std(expires_in?).ok()?;
+    let at: DateTime<Utc> = Utc::now().checked_add_signed(expires_in)?;
+    Some(at.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+        assert!(!constant_time_eq("", "a"));
+    }
+}

@@ -1,0 +1,32 @@
+//! The OpenID Connect relying party behind Sesame, with no web framework in it.
+//!
+//! The flow, in the order a login walks through it:
+//! 1. [`RelyingParty::discover`] reads the provider's discovery document and JWKS once at start.
+//! 2. [`RelyingParty::begin_login`] makes a [`PendingLogin`] (state, nonce, PKCE verifier) for the
+//!    caller to keep server-side, and the authorization URL to redirect the browser to.
+//! 3. [`RelyingParty::complete_login`] checks the callback against that pending login, exchanges
+//!    the code, verifies the ID token and reads userinfo, giving an [`AuthenticatedUser`].
+//! 4. [`RelyingParty::logout_url`] says where to send the browser to end the provider's session.
+//!
+//! Every way this can fail is one documented variant of [`AuthError`].
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod callback;
+mod error;
+mod http;
+mod jwks;
+mod login;
+mod logout;
+mod provider;
+mod secret;
+mod settings;
+mod user;
+
+pub use callback::CallbackParams;
+pub use error::AuthError;
+pub use login::{PendingLogin, sanitize_return_to};
+pub use provider::RelyingParty;
+pub use secret::Secret;
+pub use settings::ProviderSettings;
+pub use user::AuthenticatedUser;

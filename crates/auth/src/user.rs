@@ -1,0 +1,84 @@
+//! The logged-in user as kept in the session.
+
+use crate::Secret;
+use crate::callback::expiry_from;
+use openidconnect::core::{CoreIdTokenClaims, CoreUserInfoClaims};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Who logged in, from the verified ID token merged with userinfo. Stored server-side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthenticatedUser {
+    /// The provider's stable subject identifier (`sub`).
+    pub subject: String,
+    /// Display name: `name`, else `nickname`, else `preferred_username`, else `email`, else `sub`.
+    pub name: String,
+    /// The user's email, when the provider shares it.
+    pub email: Option<String>,
+    /// The user's picture URL, when the provider shares one.
+    pub picture: Option<String>,
+    /// The user's claims (ID token merged with userinfo), for display. Holds no tokens.
+    pub claims: Map<String, Value>,
+    /// The raw ID token, kept only as `id_token_hint` for logout.
+    pub id_token: Secret,
+    /// When the access token expires (unix seconds), if the provider said.
+    pub access_token_expires_at: Option<i64>,
+    /// The refresh token, if the provider issued one.
+    pub refresh_token: Option<Secret>,
+    /// When this login completed (unix seconds): the start of the absolute session lifetime.
+    pub authenticated_at: i64,
+}
+
+/// ID-token claims that describe the token, not the user: noise on a profile page.
+const TOKEN_MECHANICS: [&str; 4] = ["nonce", "at_hash", "c_hash", "sid"];
+
+impl AuthenticatedUser {
+    pub(crate) fn from_verified(
+        id_claims: &CoreIdTokenClaims,
+        userinfo: Option<&CoreUserInfoClaims>,
+        id_token: Secret,
+        access_token_expires_in: Option<std::time::Duration>,
+        refresh_token: Option<Secret>,
+    ) -> Self {
+        let mut claims = to_map(id_claims);
+        for name in TOKEN_MECHANICS {
+            claims.remove(name);
+        }
+        // Userinfo is fresher for profile data; the ID token keeps the last word on
+        // the token's own claims (iss, aud, exp, ...) because userinfo lacks them.
+        if let Some(userinfo) = userinfo {
+            for (name, value) in to_map(userinfo) {
+                claims.insert(name, value);
+            }
+        }
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let subject = id_claims.subject().as_str().to_owned();
+        let name = ["name", "nickname", "preferred_username", "email"]
+            .iter()
+            .find_map(|claim| text(claim).filter(|value| !value.trim().is_empty()))
+            .unwrap_or_else(|| subject.clone());
+        Self {
+            email: text("email"),
+            picture: text("picture"),
+            name,
+            subject,
+            claims,
+            id_token,
+            access_token_expires_at: expiry_from(access_token_expires_in),
+            refresh_token,
+            authenticated_at: chrono::Utc::now().timestamp(),
+        }
+    }
+
+    /// The claims as indented JSON, as the quickstart shows them.
+    pub fn claims_pretty(&self) -> String {
+        serde_json::to_string_pretty(&self.claims).unwrap_or_default()
+    }
+}
+
+fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,90 @@
+//! `GET /callback`: where the provider sends the browser back after login.
+
+use crate::{AppState, WebError, session};
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use sesame_auth::CallbackParams;
+use tower_sessions::Session;
+
+/// The longest query we read. Real callbacks are a few hundred bytes; anything near this is
+/// an attack or a bug, and refusing it early bounds the work done on it.
+const MAX_QUERY_LEN: usize = 8 * 1024;
+
+/// Verifies the callback, then logs the user in with a fresh session ID. Any failure renders
+/// the error page and leaves no logged-in session behind.
+pub(crate) async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    let params = parse_params(query.as_deref())?;
+    let Some(pending) = session::take_pending_login(&session, params.state.as_deref()).await?
+    else {
+        // The same callback URL again after a successful login (back button, reload): the
+        // user is already in, so send them home rather than scare them with an error.
+        if session::user(&session).await?.is_some() {
+            return Ok(Redirect::to("/").into_response());
+        }
+        return Err(WebError::NoPendingLogin);
+    };
+    let return_to = pending.return_to.clone();
+    let user = match state.relying_party.complete_login(pending, &params).await {
+        Ok(user) => user,
+        Err(refusal) => {
+            session::discard_if_unused(&session).await?;
+            return Err(refusal.into());
+        }
+    };
+    session::log_in(&session, &user).await?;
+    tracing::info!(subject = %user.subject, "user logged in");
+    Ok(Redirect::to(&return_to).into_response())
+}
+
+/// Parses the query leniently but boundedly: unknown parameters are ignored, a repeated or
+/// non-UTF-8 one is an error page, not a panic or a plain-text rejection.
+fn parse_params(query: Option<&str>) -> Result<CallbackParams, WebError> {
+    let query = query.unwrap_or_default();
+    if query.len() > MAX_QUERY_LEN {
+        return Err(WebError::BadQuery(format!(
+            "{} bytes, more than {MAX_QUERY_LEN}",
+            query.len()
+        )));
+    }
+    let mut params = CallbackParams::default();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let slot = match name.as_ref() {
+            "code" => &mut params.code,
+            "state" => &mut params.state,
+            "error" => &mut params.error,
+            "error_description" => &mut params.error_description,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(WebError::BadQuery(format!("`{name}` appears twice")));
+        }
+        *slot = Some(value.into_owned());
+    }
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_params;
+
+    #[test]
+    fn reads_the_four_parameters_and_ignores_the_rest() {
+        let params = parse_params(Some("code=abc&state=x%20y&iss=z&error=")).unwrap();
+        assert_eq!(params.code.as_deref(), Some("abc"));
+        assert_eq!(params.state.as_deref(), Some("x y"));
+        assert_eq!(params.error.as_deref(), Some(""));
+        assert!(parse_params(None).unwrap().code.is_none());
+    }
+
+    #[test]
+    fn refuses_duplicates_and_oversized_queries() {
+        assert!(parse_params(Some("state=a&state=b")).is_err());
+        assert!(parse_params(Some(&"a".repeat(9000))).is_err());
+        // Malformed percent-encoding is decoded lossily, never a panic.
+        assert!(parse_params(Some("code=%ZZ%&state=%")).is_ok());
+    }
+}

@@ -1,0 +1,17 @@
+//! The session store Sesame uses, chosen at runtime from `SESSION_STORE`.
+//!
+//! [`SessionBackend`] is one type for all backends, so the router is written once: it implements
+//! tower-sessions' `SessionStore` by delegating to whichever backend was configured, including
+//! `create`, so each backend keeps its own collision-safe insert.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod backend;
+mod error;
+mod kind;
+mod redis;
+mod sqlite;
+
+pub use backend::{SessionBackend, StoreConfig};
+pub use error::StoreError;
+pub use kind::StoreKind;

@@ -1,0 +1,58 @@
+//! SQLite: one file, WAL mode, created and migrated at start, expired rows swept periodically.
+
+use crate::StoreError;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions_sqlx_store::SqliteStore;
+
+/// How often expired sessions are deleted: they are already invisible to `load`, so this only
+/// bounds the file's growth.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), StoreError> {
+    let unavailable = |reason: String| StoreError::SqliteUnavailable {
+        url: url.to_owned(),
+        reason,
+    };
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|err| StoreError::InvalidDatabaseUrl(err.to_string()))?
+        .create_if_missing(true)
+        // WAL lets readers proceed while a writer commits: page views never wait on a login.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(2));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with(options)
+        .await
+        .map_err(|err| unavailable(err.to_string()))?;
+    let store = SqliteStore::new(pool.clone());
+    store
+        .migrate()
+        .await
+        .map_err(|err| unavailable(format!("migration failed: {err}")))?;
+
+    let sweeper = store.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = sweeper.delete_expired().await {
+                tracing::warn!(%err, "deleting expired SQLite sessions failed");
+            }
+        }
+    });
+    Ok((store, pool))
+}
+
+pub(crate) async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query("select 1")
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(|err| StoreError::Unavailable(format!("SQLite: {err}")))
+}
