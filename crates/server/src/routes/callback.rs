@@ -2,7 +2,7 @@
 
 use crate::{AppState, WebError, session};
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use sesame_auth::CallbackParams;
 use tower_sessions::Session;
 
@@ -23,7 +23,7 @@ pub(crate) async fn callback(
         // The same callback URL again after a successful login (back button, reload): the
         // user is already in, so send them home rather than scare them with an error.
         if session::user(&session).await?.is_some() {
-            return Ok(Redirect::to("/").into_response());
+            return Ok(super::found("/"));
         }
         return Err(WebError::NoPendingLogin);
     };
@@ -37,7 +37,7 @@ pub(crate) async fn callback(
     };
     session::log_in(&session, &user).await?;
     tracing::info!(subject = %user.subject, "user logged in");
-    Ok(Redirect::to(&return_to).into_response())
+    Ok(super::found(&return_to))
 }
 
 /// Parses the query leniently but boundedly: unknown parameters are ignored, a repeated or

@@ -2,7 +2,7 @@
 
 use crate::{AppState, WebError, session};
 use axum::extract::{Query, State};
-use axum::response::Redirect;
+use axum::response::Response;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -19,10 +19,10 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     session: Session,
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Redirect, WebError> {
+) -> Result<Response, WebError> {
     // A garbled query only loses the returnTo: logging in must still work.
     let return_to = query.ok().and_then(|Query(query)| query.return_to);
     let (authorize_url, pending) = state.relying_party.begin_login(return_to.as_deref());
     session::add_pending_login(&session, pending).await?;
-    Ok(Redirect::to(authorize_url.as_str()))
+    Ok(super::found(authorize_url.as_str()))
 }

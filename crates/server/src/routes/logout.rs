@@ -2,7 +2,7 @@
 
 use crate::{AppState, WebError, session};
 use axum::extract::State;
-use axum::response::Redirect;
+use axum::response::Response;
 use tower_sessions::Session;
 
 /// Deletes the session from the store (an old cookie replayed afterwards finds nothing),
@@ -10,12 +10,12 @@ use tower_sessions::Session;
 pub(crate) async fn logout(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Redirect, WebError> {
+) -> Result<Response, WebError> {
     let user = session::user(&session).await?;
     session::end(&session).await?;
     let id_token_hint = user.as_ref().map(|user| user.id_token.expose());
     match state.relying_party.logout_url(id_token_hint) {
-        Some(url) => Ok(Redirect::to(url.as_str())),
-        None => Ok(Redirect::to("/")),
+        Some(url) => Ok(super::found(url.as_str())),
+        None => Ok(super::found("/")),
     }
 }

@@ -1,0 +1,158 @@
+//! Test harness: the real server and the mock IdP, each on its own loopback port, and an HTTP
+//! client that keeps cookies and never follows redirects, so every hop can be asserted.
+//! Set `TEST_LOG=1` to see the server's logs.
+
+#![allow(dead_code, missing_docs)]
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::{Response, StatusCode, header};
+use sesame_mock_idp::{MockIdp, MockIdpConfig, spawn_for_tests};
+use sesame_server::{Config, prepare};
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+use url::Url;
+
+pub const APP_SECRET_KEY: &str = "4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c";
+
+pub struct TestApp {
+    pub base: Url,
+    pub idp: MockIdp,
+    pub issuer: Url,
+    pub jar: Arc<Jar>,
+    pub client: reqwest::Client,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt()
+                .with_env_filter("debug,hyper=info,reqwest=info")
+                .init();
+        }
+    });
+}
+
+/// A mock IdP with default settings and the app (memory store) in front of it.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(MockIdpConfig::default(), &[]).await
+}
+
+/// Same, with the IdP configured and extra env vars for the app.
+pub async fn spawn_app_with(idp_config: MockIdpConfig, extra_env: &[(&str, &str)]) -> TestApp {
+    init_logs();
+    let (idp, issuer) = spawn_for_tests(idp_config).await.expect("mock IdP starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+
+    let mut env: HashMap<String, String> = [
+        ("OIDC_ISSUER", issuer.as_str()),
+        ("AUTH0_CLIENT_ID", "sesame"),
+        ("AUTH0_CLIENT_SECRET", "sesame-secret"),
+        ("APP_SECRET_KEY", APP_SECRET_KEY),
+        ("APP_BASE_URL", base.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (name, value) in extra_env {
+        env.insert((*name).to_owned(), (*value).to_owned());
+    }
+    let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
+    let router = prepare(&config).await.expect("app prepares");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+
+    let jar = Arc::new(Jar::default());
+    TestApp {
+        base,
+        idp,
+        issuer,
+        client: client_with(jar.clone()),
+        jar,
+    }
+}
+
+/// A browser-like client: cookies kept, redirects not followed.
+pub fn client_with(jar: Arc<Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location on a {} response", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_absolute(&self, url: &str) -> Response {
+        self.client.get(url).send().await.unwrap()
+    }
+
+    /// The session cookie as the jar holds it (`name=value`), if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.jar
+            .cookies(&self.base)
+            .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    /// `/login` → the provider's authorization URL.
+    pub async fn start_login(&self, query: &str) -> Url {
+        let response = self.get(&format!("/login{query}")).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let authorize = Url::parse(&location(&response)).unwrap();
+        assert!(authorize.as_str().starts_with(self.issuer.as_str()));
+        authorize
+    }
+
+    /// Sends the browser to the provider with extra parameters; returns the callback URL the
+    /// provider redirects back to.
+    pub async fn authorize(&self, authorize: &Url, extra: &[(&str, &str)]) -> String {
+        let mut url = authorize.clone();
+        url.query_pairs_mut().extend_pairs(extra);
+        let response = self.client.get(url).send().await.unwrap();
+        assert!(
+            response.status().is_redirection(),
+            "IdP answered {}",
+            response.status()
+        );
+        let callback = location(&response);
+        assert!(
+            callback.starts_with(self.url("/callback").as_str()),
+            "{callback}"
+        );
+        callback
+    }
+
+    /// A whole login as `name`; returns the callback's response.
+    pub async fn login_as(&self, name: &str) -> Response {
+        let authorize = self.start_login("").await;
+        let callback = self
+            .authorize(&authorize, &[("mock_auto_login", name)])
+            .await;
+        self.get_absolute(&callback).await
+    }
+
+    /// The home page's status and body.
+    pub async fn home(&self) -> (StatusCode, String) {
+        let response = self.get("/").await;
+        (response.status(), response.text().await.unwrap())
+    }
+}
