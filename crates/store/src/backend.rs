@@ -1,9 +1,8 @@
 //! The runtime-chosen store and its delegating `SessionStore` implementation.
 
-use crate::{StoreError, StoreKind, redis, sqlite};
+use crate::{MemoryStore, StoreError, StoreKind, redis, sqlite};
 use async_trait::async_trait;
 use std::time::Duration;
-use tower_sessions::MemoryStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions_redis_store::RedisStore;
@@ -51,7 +50,7 @@ impl SessionBackend {
     /// message that names the variable to fix.
     pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
         match config.kind {
-            StoreKind::Memory => Ok(Self::Memory(MemoryStore::default())),
+            StoreKind::Memory => Ok(Self::Memory(MemoryStore::with_sweeper())),
             StoreKind::Redis => {
                 let pool = redis::connect(&config.redis_url, config.operation_timeout).await?;
                 Ok(Self::Redis(RedisStore::new(pool.clone()), pool))
@@ -96,7 +95,7 @@ impl SessionStore for SessionBackend {
         match self {
             Self::Memory(store) => store.save(record).await,
             Self::Redis(store, _) => store.save(record).await,
-            Self::Sqlite(store, _) => store.save(record).await,
+            Self::Sqlite(_, pool) => sqlite::save_existing(pool, record).await,
         }
     }
 

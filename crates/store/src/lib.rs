@@ -9,9 +9,11 @@
 mod backend;
 mod error;
 mod kind;
+mod memory;
 mod redis;
 mod sqlite;
 
 pub use backend::{SessionBackend, StoreConfig};
 pub use error::StoreError;
-pub use kind::StoreKind;
+pub use kind::{StoreKind, UnknownStoreKind};
+pub use memory::MemoryStore;

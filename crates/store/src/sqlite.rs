@@ -5,6 +5,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
+use tower_sessions::session::Record;
 use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions_sqlx_store::SqliteStore;
 
@@ -47,6 +48,25 @@ pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), Stor
         }
     });
     Ok((store, pool))
+}
+
+/// Updates an existing session only (the upstream store upserts): a request that finishes after
+/// a concurrent logout must not bring the deleted session back. Same table and encoding as
+/// `SqliteStore`, which still does create, load and delete.
+pub(crate) async fn save_existing(
+    pool: &SqlitePool,
+    record: &Record,
+) -> Result<(), tower_sessions::session_store::Error> {
+    use tower_sessions::session_store::Error;
+    let data = rmp_serde::to_vec(record).map_err(|err| Error::Encode(err.to_string()))?;
+    sqlx::query("update tower_sessions set data = ?, expiry_date = ? where id = ?")
+        .bind(data)
+        .bind(record.expiry_date)
+        .bind(record.id.to_string())
+        .execute(pool)
+        .await
+        .map_err(|err| Error::Backend(err.to_string()))?;
+    Ok(())
 }
 
 pub(crate) async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -1,0 +1,118 @@
+//! The in-process store: a map behind a lock, swept of expired sessions in the background.
+//!
+//! tower-sessions' own `MemoryStore` never forgets an expired session (it only hides it on load),
+//! so a long-running server would grow without bound; this one sweeps.
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+/// How often expired sessions are dropped from memory.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Sessions in this process's memory. Gone on restart, invisible to other instances.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    // A std lock, not an async one: every operation is a short map access with no await inside,
+    // so the lock is never held across a suspension point.
+    sessions: Arc<RwLock<HashMap<Id, Record>>>,
+}
+
+impl MemoryStore {
+    /// An empty store whose expired sessions are swept every minute for as long as the store
+    /// lives (the sweeper holds only a weak reference).
+    pub fn with_sweeper() -> Self {
+        let store = Self::default();
+        let weak = Arc::downgrade(&store.sessions);
+        tokio::spawn(sweep_forever(weak));
+        store
+    }
+
+    /// How many sessions are held, expired ones included until the next sweep.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops expired sessions now.
+    pub fn sweep(&self) {
+        let now = OffsetDateTime::now_utc();
+        self.write().retain(|_, record| record.expiry_date > now);
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<Id, Record>> {
+        // A panic while holding the lock cannot leave the map half-updated (each operation is
+        // one insert or remove), so a poisoned lock still guards consistent data.
+        self.sessions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Id, Record>> {
+        self.sessions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn sweep_forever(sessions: Weak<RwLock<HashMap<Id, Record>>>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(sessions) = sessions.upgrade() else {
+            return;
+        };
+        MemoryStore { sessions }.sweep();
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let mut sessions = self.write();
+        // IDs are 128 random bits, so this loops again only in theory; but it must not
+        // overwrite someone else's session if it ever happens.
+        loop {
+            match sessions.entry(record.id) {
+                Entry::Occupied(_) => record.id = Id::default(),
+                Entry::Vacant(slot) => {
+                    slot.insert(record.clone());
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Updates an existing session only: a request that finishes after a concurrent logout
+    /// must not bring the deleted session back.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        if let Some(stored) = self.write().get_mut(&record.id) {
+            stored.clone_from(record);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .read()
+            .get(id)
+            .filter(|record| record.expiry_date > now)
+            .cloned())
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.write().remove(id);
+        Ok(())
+    }
+}
