@@ -1,0 +1,206 @@
+//! `mock-idp`: the mock OpenID Connect provider as a standalone server, for demos and end-to-end tests.
+//!
+//! Run: `cargo run -p sesame-mock-idp` (then `http://localhost:9000/.well-known/openid-configuration`).
+//!
+//! Configured by environment variables, all optional:
+//! `MOCK_IDP_HOST` (127.0.0.1), `MOCK_IDP_PORT` (9000; 0 picks a free port), `MOCK_IDP_ISSUER`
+//! (`http://localhost:{port}`), `MOCK_IDP_CLIENT_ID` (sesame), `MOCK_IDP_CLIENT_SECRET`
+//! (sesame-secret), `MOCK_IDP_REDIRECT_URIS` (comma-separated; empty accepts any), `MOCK_IDP_KEY_COUNT`
+//! (1), `RUST_LOG` (info). A bad value prints one line naming the variable and exits with status 2.
+
+use std::io::IsTerminal as _;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use sesame_mock_idp::{MockIdp, MockIdpConfig};
+use tracing_subscriber::EnvFilter;
+use url::Url;
+
+/// Exit status for a configuration mistake (as with a command-line usage error).
+const EXIT_CONFIG: u8 = 2;
+/// Exit status when the server cannot start or stops with an error.
+const EXIT_RUNTIME: u8 = 1;
+
+/// Settings read from the environment, validated before anything starts.
+struct Settings {
+    listen: SocketAddr,
+    /// `None` until the port is known, when the default issuer is derived from it.
+    issuer: Option<Url>,
+    config: MockIdpConfig,
+    filter: EnvFilter,
+}
+
+/// A bad environment variable: its name and what is wrong.
+struct BadVar(&'static str, String);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match settings() {
+        Ok(settings) => settings,
+        Err(BadVar(name, problem)) => {
+            eprintln!("mock-idp: {name}: {problem}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // Colour only for people: escape codes would litter logs captured by xtask or docker.
+    let ansi = std::io::stdout().is_terminal();
+    tracing_subscriber::fmt()
+        .with_env_filter(settings.filter)
+        .with_ansi(ansi)
+        .init();
+
+    let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!(
+                "mock-idp: cannot listen on {} (MOCK_IDP_HOST/MOCK_IDP_PORT): {err}",
+                settings.listen
+            );
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let local = listener.local_addr().unwrap_or(settings.listen);
+    let mut config = settings.config;
+    config.issuer = match settings.issuer {
+        Some(issuer) => issuer,
+        // Port 0 asks for a free port; the issuer must name the one actually bound.
+        None => match Url::parse(&format!("http://localhost:{}", local.port())) {
+            Ok(url) => url,
+            Err(err) => {
+                eprintln!("mock-idp: MOCK_IDP_ISSUER: cannot build the default issuer: {err}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
+    let idp = match tokio::task::spawn_blocking(move || MockIdp::new(config)).await {
+        Ok(Ok(idp)) => idp,
+        Ok(Err(err)) => {
+            eprintln!("mock-idp: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(err) => {
+            eprintln!("mock-idp: startup failed: {err}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    tracing::info!("mock-idp listening on {local}, issuer {}", idp.issuer());
+    match idp.serve_with_shutdown(listener, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("mock-idp stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("mock-idp: server error: {err}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Reads and validates every variable; the first bad one is reported.
+fn settings() -> Result<Settings, BadVar> {
+    let host: IpAddr = parse_var(
+        "MOCK_IDP_HOST",
+        "127.0.0.1",
+        "an IP address such as 127.0.0.1 or 0.0.0.0",
+    )?;
+    let port: u16 = parse_var("MOCK_IDP_PORT", "9000", "a port number (0-65535)")?;
+    let issuer = match var("MOCK_IDP_ISSUER")? {
+        None => None,
+        Some(raw) => Some(parse_http_url("MOCK_IDP_ISSUER", &raw)?),
+    };
+    let mut config = MockIdpConfig::default();
+    if let Some(id) = var("MOCK_IDP_CLIENT_ID")? {
+        config.client_id = id;
+    }
+    if let Some(secret) = var("MOCK_IDP_CLIENT_SECRET")? {
+        config.client_secret = secret;
+    }
+    if let Some(list) = var("MOCK_IDP_REDIRECT_URIS")? {
+        config.redirect_uris = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_http_url("MOCK_IDP_REDIRECT_URIS", s))
+            .collect::<Result<_, _>>()?;
+    }
+    config.key_count = parse_var(
+        "MOCK_IDP_KEY_COUNT",
+        "1",
+        "a whole number of keys from 1 to 16",
+    )?;
+    if !(1..=16).contains(&config.key_count) {
+        return Err(BadVar(
+            "MOCK_IDP_KEY_COUNT",
+            format!("expected 1 to 16 keys, got {}", config.key_count),
+        ));
+    }
+    let filter = match var("RUST_LOG")? {
+        None => EnvFilter::new("info"),
+        Some(directives) => EnvFilter::try_new(&directives)
+            .map_err(|err| BadVar("RUST_LOG", format!("invalid filter {directives:?}: {err}")))?,
+    };
+    Ok(Settings {
+        listen: SocketAddr::new(host, port),
+        issuer,
+        config,
+        filter,
+    })
+}
+
+/// The variable's value; unset and empty both mean "use the default".
+fn var(name: &'static str) -> Result<Option<String>, BadVar> {
+    match std::env::var(name) {
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => Ok(Some(value.trim().to_owned())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(BadVar(name, "value is not valid UTF-8".to_owned()))
+        }
+    }
+}
+
+fn parse_var<T: std::str::FromStr>(
+    name: &'static str,
+    default: &str,
+    expected: &str,
+) -> Result<T, BadVar> {
+    let raw = var(name)?.unwrap_or_else(|| default.to_owned());
+    raw.parse()
+        .map_err(|_| BadVar(name, format!("expected {expected}, got {raw:?}")))
+}
+
+fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, BadVar> {
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        Ok(_) => Err(BadVar(
+            name,
+            format!("expected an http(s) URL, got {raw:?}"),
+        )),
+        Err(err) => Err(BadVar(name, format!("invalid URL {raw:?}: {err}"))),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and process supervisors send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("mock-idp shutting down");
+}

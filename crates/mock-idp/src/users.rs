@@ -1,0 +1,66 @@
+//! The made-up user behind any username: stable claims derived from the name alone, so the same
+//! username always yields the same `sub` and profile.
+
+use serde_json::{Map, Value, json};
+
+/// Profile claims shared by the ID token and userinfo. `issuer` is the exact issuer string (for
+/// the avatar URL); `updated_at` is a fixed Unix time so repeated logins see an unchanged profile.
+pub(crate) fn profile_claims(issuer: &str, username: &str) -> Map<String, Value> {
+    let claims = json!({
+        "sub": subject(username),
+        "name": capitalise(username),
+        "nickname": username,
+        "email": format!("{username}@example.com"),
+        "email_verified": true,
+        "picture": avatar_url(issuer, username),
+        "updated_at": UPDATED_AT,
+    });
+    match claims {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// 2024-01-01T00:00:00Z: any stable past instant will do.
+const UPDATED_AT: u64 = 1_704_067_200;
+
+/// Stable subject per username, in the `provider|id` shape Auth0 uses.
+pub(crate) fn subject(username: &str) -> String {
+    format!("mock|{username}")
+}
+
+/// "alice" → "Alice".
+fn capitalise(username: &str) -> String {
+    let mut chars = username.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// `{issuer}/avatars/{username}.svg`, the username percent-encoded as one path segment.
+fn avatar_url(issuer: &str, username: &str) -> String {
+    let segment: String = url::form_urlencoded::byte_serialize(username.as_bytes())
+        // byte_serialize encodes spaces as '+', which in a path is a literal plus.
+        .map(|part| if part == "+" { "%20" } else { part })
+        .collect();
+    format!("{}/avatars/{segment}.svg", issuer.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_follow_the_username() {
+        let c = profile_claims("http://idp", "alice");
+        assert_eq!(c["sub"], "mock|alice");
+        assert_eq!(c["name"], "Alice");
+        assert_eq!(c["email"], "alice@example.com");
+        assert_eq!(c["picture"], "http://idp/avatars/alice.svg");
+        assert_eq!(
+            avatar_url("http://idp/", "a b/c"),
+            "http://idp/avatars/a%20b%2Fc.svg"
+        );
+    }
+}
