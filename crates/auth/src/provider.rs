@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn basic_auth_unless_only_post_is_advertised() {
-        use CoreClientAuthMethod::*;
+        use CoreClientAuthMethod::{ClientSecretBasic, ClientSecretPost};
         assert!(matches!(client_auth_type(None), AuthType::BasicAuth));
         assert!(matches!(
             client_auth_type(Some(&vec![ClientSecretPost, ClientSecretBasic])),

@@ -1,10 +1,13 @@
 //! The router: routes, the session layer, security headers and request logging.
 
+use crate::WebError;
 use crate::config::Config;
 use crate::routes;
+use crate::session::SessionPolicy;
 use axum::Router;
+use axum::http::StatusCode;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sesame_auth::RelyingParty;
 use sesame_store::SessionBackend;
@@ -24,8 +27,8 @@ pub struct AppState {
     pub relying_party: Arc<RelyingParty>,
     /// The session store, for `/readyz`.
     pub store: SessionBackend,
-    /// How long a login lasts at most, active or not.
-    pub absolute_timeout: Duration,
+    /// How long sessions live.
+    pub session_policy: SessionPolicy,
 }
 
 /// The whole application router.
@@ -53,6 +56,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .route("/callback", get(routes::callback::callback))
         .route("/logout", get(routes::logout::logout))
         .layer(session_layer)
+        .layer(axum::middleware::map_response(explain_unsaved_session))
         // Pages can hold personal data: never cache them in shared caches or the back button.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -99,6 +103,18 @@ async fn security_headers(mut response: Response) -> Response {
         headers
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// tower-sessions answers a bare, bodiless 500 when saving the session fails after the handler
+/// ran (the store went down mid-request). Turn that into our 503 page; no handler of ours
+/// returns a bodiless 500, so nothing else is caught.
+async fn explain_unsaved_session(response: Response) -> Response {
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return WebError::SessionNotSaved.into_response();
     }
     response
 }

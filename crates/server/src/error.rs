@@ -21,6 +21,9 @@ pub enum WebError {
     /// The session store failed or timed out.
     #[error("session store failure: {0}")]
     SessionStore(#[from] tower_sessions::session::Error),
+    /// The session layer could not save the session after the handler ran (it logged why).
+    #[error("the session could not be saved")]
+    SessionNotSaved,
     /// No such page.
     #[error("not found")]
     NotFound,
@@ -44,7 +47,9 @@ impl WebError {
             | WebError::NoPendingLogin
             | WebError::BadQuery(_) => StatusCode::BAD_REQUEST,
             WebError::Login(_) => StatusCode::UNAUTHORIZED,
-            WebError::SessionStore(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::SessionStore(_) | WebError::SessionNotSaved => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,7 +102,7 @@ impl WebError {
                  administrators.",
                 None,
             ),
-            WebError::SessionStore(_) => (
+            WebError::SessionStore(_) | WebError::SessionNotSaved => (
                 "Service temporarily unavailable",
                 "The session store is unavailable, so Sesame cannot tell who you are right now. \
                  Please try again in a moment.",
@@ -124,6 +129,8 @@ impl IntoResponse for WebError {
                 tracing::warn!(reason = %self, "login refused")
             }
             WebError::SessionStore(_) | WebError::Template(_) => tracing::error!(error = %self),
+            // tower-sessions logged the store's error already.
+            WebError::SessionNotSaved => {}
             WebError::NotFound => {}
         }
         let (title, message, detail) = self.for_people();

@@ -17,4 +17,5 @@ mod templates;
 pub use app::{AppState, app};
 pub use config::{Config, ConfigErrors};
 pub use error::WebError;
+pub use session::SessionPolicy;
 pub use startup::{StartupError, prepare};

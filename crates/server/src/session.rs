@@ -6,16 +6,80 @@
 
 use crate::WebError;
 use sesame_auth::{AuthenticatedUser, PendingLogin};
-use tower_sessions::Session;
+use std::time::Duration;
+use tower_sessions::{Expiry, Session};
 
 const USER: &str = "user";
 const PENDING_LOGINS: &str = "pending_logins";
+/// Unix seconds of the last write that extended the session's idle expiry.
+const TOUCHED_AT: &str = "touched_at";
 
 /// Logins started in other tabs stay valid, up to this many; the oldest goes first. Bounded so
 /// a script hammering /login cannot grow one session without limit.
 const MAX_PENDING_LOGINS: usize = 4;
 
-/// The logged-in user, if any.
+/// How long sessions live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// A session unused this long ends (rolling).
+    pub idle_timeout: Duration,
+    /// A login ends this long after it happened, however active.
+    pub absolute_timeout: Duration,
+}
+
+impl SessionPolicy {
+    /// Page views extend the idle expiry by rewriting the session, but only once this much of
+    /// the idle window has passed: otherwise every page view would be a store write. The
+    /// effective idle timeout is thus between 3/4 and all of `idle_timeout`.
+    fn touch_interval(&self) -> i64 {
+        (self.idle_timeout.as_secs() / 4).max(1) as i64
+    }
+}
+
+/// The logged-in user after the session's lifetime rules: a login past the absolute timeout is
+/// ended here, and the idle expiry is extended when it is due.
+pub(crate) async fn current_user(
+    session: &Session,
+    policy: &SessionPolicy,
+) -> Result<Option<AuthenticatedUser>, WebError> {
+    let Some(user) = user(session).await? else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let absolute_end = user
+        .authenticated_at
+        .saturating_add(policy.absolute_timeout.as_secs() as i64);
+    if now >= absolute_end {
+        tracing::info!("session reached its absolute timeout; logging out");
+        end(session).await?;
+        return Ok(None);
+    }
+    let touched_at = session.get::<i64>(TOUCHED_AT).await?.unwrap_or(0);
+    if now - touched_at >= policy.touch_interval() {
+        touch(session, policy, now, absolute_end).await?;
+    }
+    Ok(Some(user))
+}
+
+/// Marks the session changed so the session layer saves it with a fresh idle expiry, capped at
+/// the absolute end so the store drops it then even if no request ever comes.
+async fn touch(
+    session: &Session,
+    policy: &SessionPolicy,
+    now: i64,
+    absolute_end: i64,
+) -> Result<(), WebError> {
+    let idle_end = now.saturating_add(policy.idle_timeout.as_secs() as i64);
+    if idle_end > absolute_end
+        && let Ok(cap) = time::OffsetDateTime::from_unix_timestamp(absolute_end)
+    {
+        session.set_expiry(Some(Expiry::AtDateTime(cap)));
+    }
+    session.insert(TOUCHED_AT, now).await?;
+    Ok(())
+}
+
+/// The logged-in user, if any, as stored (no lifetime rules applied).
 pub(crate) async fn user(session: &Session) -> Result<Option<AuthenticatedUser>, WebError> {
     Ok(session.get::<AuthenticatedUser>(USER).await?)
 }
@@ -63,6 +127,7 @@ pub(crate) async fn log_in(session: &Session, user: &AuthenticatedUser) -> Resul
     session.cycle_id().await?;
     session.remove_value(PENDING_LOGINS).await?;
     session.insert(USER, user).await?;
+    session.insert(TOUCHED_AT, user.authenticated_at).await?;
     Ok(())
 }
 

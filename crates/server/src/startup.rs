@@ -1,6 +1,7 @@
 //! Turning a [`Config`] into a ready router: store first, then the provider. Nothing is bound
 //! until both work, so a misconfigured instance never half-starts behind a load balancer.
 
+use crate::session::SessionPolicy;
 use crate::{AppState, Config, app};
 use axum::Router;
 use sesame_auth::{AuthError, RelyingParty};
@@ -49,7 +50,10 @@ pub async fn prepare(config: &Config) -> Result<Router, StartupError> {
     let state = AppState {
         relying_party: Arc::new(relying_party),
         store,
-        absolute_timeout: config.absolute_timeout,
+        session_policy: SessionPolicy {
+            idle_timeout: config.idle_timeout,
+            absolute_timeout: config.absolute_timeout,
+        },
     };
     Ok(app(state, config))
 }

@@ -1,5 +1,7 @@
 //! The whole login flow over loopback against the live mock IdP, memory store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 mod common;
 
 use common::{TestApp, location, spawn_app};

@@ -1,6 +1,8 @@
 //! One conformance suite, expanded for every backend (the tower-sessions habit): what the
 //! server relies on must hold the same on memory, a real Redis and a real SQLite file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use sesame_store::{SessionBackend, StoreConfig, StoreKind};
 use sesame_testkit::{RedisServer, TempDir};
 use std::collections::HashMap;

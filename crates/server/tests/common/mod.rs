@@ -2,7 +2,7 @@
 //! client that keeps cookies and never follows redirects, so every hop can be asserted.
 //! Set `TEST_LOG=1` to see the server's logs.
 
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Response, StatusCode, header};
