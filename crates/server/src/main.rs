@@ -7,8 +7,10 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `.env` fills in only what the real environment lacks (the real env wins).
-    if let Err(err) = dotenvy::dotenv()
+    // `./.env` fills in only what the real environment lacks (the real env wins). Only the
+    // working directory's: dotenvy::dotenv() would also search parent folders and pick up a
+    // stray file the operator never meant for this instance.
+    if let Err(err) = dotenvy::from_path(".env")
         && !err.not_found()
     {
         eprintln!("sesame: cannot read .env: {err}");

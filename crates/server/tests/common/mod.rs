@@ -8,6 +8,8 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Response, StatusCode, header};
 use sesame_mock_idp::{MockIdp, MockIdpConfig, spawn_for_tests};
 use sesame_server::{Config, prepare};
+use sesame_store::StoreKind;
+use sesame_testkit::{RedisServer, TempDir};
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
 use url::Url;
@@ -20,6 +22,43 @@ pub struct TestApp {
     pub issuer: Url,
     pub jar: Arc<Jar>,
     pub client: reqwest::Client,
+    pub config: Config,
+    /// The store's backing process or directory, alive as long as the app.
+    pub backing: Arc<Backing>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// What a store needs outside the app: a private redis-server, or a temp dir for SQLite.
+pub struct Backing {
+    pub kind: StoreKind,
+    pub redis: Option<std::sync::Mutex<RedisServer>>,
+    pub dir: Option<TempDir>,
+}
+
+impl Backing {
+    pub fn new(kind: StoreKind) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            redis: (kind == StoreKind::Redis).then(|| std::sync::Mutex::new(RedisServer::start())),
+            dir: (kind == StoreKind::Sqlite).then(|| TempDir::new("server")),
+        })
+    }
+
+    /// The env vars that point an app at this store.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("SESSION_STORE".to_owned(), self.kind.to_string())];
+        if let Some(redis) = &self.redis {
+            env.push(("REDIS_URL".to_owned(), redis.lock().unwrap().url(1)));
+        }
+        if let Some(dir) = &self.dir {
+            env.push(("DATABASE_URL".to_owned(), dir.sqlite_url("sessions.db")));
+        }
+        env
+    }
+
+    pub fn redis(&self) -> std::sync::MutexGuard<'_, RedisServer> {
+        self.redis.as_ref().expect("a redis-backed app").lock().unwrap()
+    }
 }
 
 fn init_logs() {
@@ -38,8 +77,22 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(MockIdpConfig::default(), &[]).await
 }
 
-/// Same, with the IdP configured and extra env vars for the app.
+/// A mock IdP with default settings and the app on the given store.
+pub async fn spawn_app_on(kind: StoreKind) -> TestApp {
+    spawn_app_full(MockIdpConfig::default(), &[], Backing::new(kind)).await
+}
+
+/// The app (memory store) with the IdP configured and extra env vars for the app.
 pub async fn spawn_app_with(idp_config: MockIdpConfig, extra_env: &[(&str, &str)]) -> TestApp {
+    spawn_app_full(idp_config, extra_env, Backing::new(StoreKind::Memory)).await
+}
+
+/// Everything configurable: the IdP, extra env vars, and the store backing.
+pub async fn spawn_app_full(
+    idp_config: MockIdpConfig,
+    extra_env: &[(&str, &str)],
+    backing: Arc<Backing>,
+) -> TestApp {
     init_logs();
     let (idp, issuer) = spawn_for_tests(idp_config).await.expect("mock IdP starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -55,15 +108,12 @@ pub async fn spawn_app_with(idp_config: MockIdpConfig, extra_env: &[(&str, &str)
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    env.extend(backing.env());
     for (name, value) in extra_env {
         env.insert((*name).to_owned(), (*value).to_owned());
     }
     let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
-    let router = prepare(&config).await.expect("app prepares");
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-
+    let server = serve(&config, listener).await;
     let jar = Arc::new(Jar::default());
     TestApp {
         base,
@@ -71,7 +121,17 @@ pub async fn spawn_app_with(idp_config: MockIdpConfig, extra_env: &[(&str, &str)
         issuer,
         client: client_with(jar.clone()),
         jar,
+        config,
+        backing,
+        server,
     }
+}
+
+async fn serve(config: &Config, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    let router = prepare(config).await.expect("app prepares");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    })
 }
 
 /// A browser-like client: cookies kept, redirects not followed.
@@ -94,6 +154,36 @@ pub fn location(response: &Response) -> String {
 }
 
 impl TestApp {
+    /// Stops this app and starts a new one on the same port, store and config: what a deploy
+    /// or a crash does. The client gets fresh connections (the old ones died with the app).
+    pub async fn restart(&mut self) {
+        self.server.abort();
+        let _ = (&mut self.server).await;
+        let address = format!("127.0.0.1:{}", self.base.port().unwrap());
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        self.server = serve(&self.config, listener).await;
+        self.client = client_with(self.jar.clone());
+    }
+
+    /// A second app instance on its own port, sharing this one's IdP, store and secret key:
+    /// what a load balancer spreads users over.
+    pub async fn second_instance(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let server = serve(&self.config, listener).await;
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            base,
+            idp: self.idp.clone(),
+            issuer: self.issuer.clone(),
+            client: client_with(jar.clone()),
+            jar,
+            config: self.config.clone(),
+            backing: self.backing.clone(),
+            server,
+        }
+    }
+
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap()
     }

@@ -1,0 +1,119 @@
+//! How to start Sesame's two binaries: `mock-idp` and `sesame`, each with an explicit environment.
+//!
+//! Children get a cleared environment plus `PATH` and exactly the variables below, so whatever the
+//! developer's shell exports cannot change a test. (Sesame reads `.env` only for variables that are not
+//! already set, and `dotenvy` looks for it in parent directories too; xtask sets every variable it relies
+//! on, see [`App::command`], and [`warn_about_dotenv`] points out a `.env` that could still fill the rest.)
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::flags::Store;
+
+/// The client the mock IdP knows and the app uses.
+pub const CLIENT_ID: &str = "sesame";
+
+/// The secret of [`CLIENT_ID`]; the end-to-end tests check it never reaches the app's log.
+pub const CLIENT_SECRET: &str = "sesame-secret";
+
+/// Paths of the built binaries.
+pub struct Bins {
+    /// The app (`crates/server`, bin `sesame`).
+    pub sesame: PathBuf,
+    /// The mock OpenID provider (`crates/mock-idp`, bin `mock-idp`).
+    pub mock_idp: PathBuf,
+}
+
+impl Bins {
+    /// A command starting the mock IdP on `127.0.0.1:port`, announcing itself as `issuer`.
+    pub fn mock_idp(&self, cwd: &Path, port: u16, issuer: &str) -> Command {
+        let mut command = clean_command(&self.mock_idp, cwd);
+        command
+            .env("MOCK_IDP_HOST", "127.0.0.1")
+            .env("MOCK_IDP_PORT", port.to_string())
+            .env("MOCK_IDP_ISSUER", issuer)
+            .env("MOCK_IDP_CLIENT_ID", CLIENT_ID)
+            .env("MOCK_IDP_CLIENT_SECRET", CLIENT_SECRET)
+            .env("RUST_LOG", "info");
+        command
+    }
+}
+
+/// Everything one `sesame` instance is started with.
+#[derive(Clone)]
+pub struct App {
+    /// `OIDC_ISSUER`: the mock IdP's issuer URL.
+    pub issuer: String,
+    /// `APP_BASE_URL`: where the browser reaches the app (several instances may share one).
+    pub base_url: String,
+    /// `PORT` (the app listens on 127.0.0.1).
+    pub port: u16,
+    /// `APP_SECRET_KEY`.
+    pub secret_key: String,
+    /// `SESSION_STORE`.
+    pub store: Store,
+    /// `REDIS_URL`, for the redis store.
+    pub redis_url: Option<String>,
+    /// `DATABASE_URL`, for the sqlite store.
+    pub database_url: Option<String>,
+    /// Whether the log may use colours (not in log files, where they only get in the way).
+    pub colour: bool,
+}
+
+impl App {
+    /// A command starting `sesame` (binary `bin`) in `cwd` with exactly this configuration.
+    pub fn command(&self, bin: &Path, cwd: &Path) -> Command {
+        let mut command = clean_command(bin, cwd);
+        command
+            .env("OIDC_ISSUER", &self.issuer)
+            .env("AUTH0_CLIENT_ID", CLIENT_ID)
+            .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
+            .env("APP_SECRET_KEY", &self.secret_key)
+            .env("APP_BASE_URL", &self.base_url)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", self.port.to_string())
+            .env("SESSION_STORE", self.store.as_str())
+            // The documented defaults, set so a stray `.env` cannot change them.
+            .env("SESSION_IDLE_TIMEOUT", "1h")
+            .env("SESSION_ABSOLUTE_TIMEOUT", "7d")
+            .env("RUST_LOG", "info");
+        if let Some(url) = &self.redis_url {
+            command.env("REDIS_URL", url);
+        }
+        if let Some(url) = &self.database_url {
+            command.env("DATABASE_URL", url);
+        }
+        if !self.colour {
+            command.env("NO_COLOR", "1");
+        }
+        command
+    }
+}
+
+/// Warns if a `.env` sits in `cwd` or above it: sesame's `dotenvy::dotenv()` searches parent directories,
+/// so variables xtask leaves unset (`AUTH0_AUDIENCE`, say) would come from it.
+pub fn warn_about_dotenv(cwd: &Path) {
+    for dir in cwd.ancestors() {
+        let candidate = dir.join(".env");
+        if candidate.is_file() {
+            println!(
+                "note: {} exists; sesame reads it for any variable xtask does not set",
+                candidate.display()
+            );
+            return;
+        }
+    }
+}
+
+/// A command for `program` in `cwd` whose environment holds only `PATH` (and a backtrace switch).
+fn clean_command(program: &Path, cwd: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .current_dir(cwd)
+        .env_clear()
+        .env("RUST_BACKTRACE", "1");
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+}

@@ -1,0 +1,82 @@
+//! The cargo steps of `cargo xtask test`: fmt, clippy, unit tests, and building the binaries.
+
+use std::ffi::OsString;
+use std::process::{Command, Stdio};
+
+use crate::bins::Bins;
+use crate::{Result, project_root, target_dir};
+
+/// Runs `cargo fmt --check`, clippy with warnings denied and `cargo test` over the whole workspace.
+pub fn static_checks() -> Result<()> {
+    require_subcommand("fmt", "rustfmt")?;
+    run("formatting", &["fmt", "--all", "--check"])?;
+    require_subcommand("clippy", "clippy")?;
+    run(
+        "lints",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    run("unit and integration tests", &["test", "--workspace"])
+}
+
+/// Builds `sesame` and `mock-idp` (debug profile) and returns their paths.
+pub fn build_bins() -> Result<Bins> {
+    run(
+        "build the binaries",
+        &["build", "--bin", "sesame", "--bin", "mock-idp"],
+    )?;
+    let debug = target_dir().join("debug");
+    let bins = Bins {
+        sesame: debug.join("sesame"),
+        mock_idp: debug.join("mock-idp"),
+    };
+    for bin in [&bins.sesame, &bins.mock_idp] {
+        ensure!(
+            bin.is_file(),
+            "cargo built, but {} is missing",
+            bin.display()
+        );
+    }
+    Ok(bins)
+}
+
+/// The cargo that runs us (cargo sets `CARGO` for `cargo run`), else `cargo` from `PATH`.
+fn cargo() -> Command {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut command = Command::new(program);
+    command.current_dir(project_root());
+    command
+}
+
+/// Prints a header, runs `cargo <args>` in the workspace root and fails unless it succeeds.
+fn run(title: &str, args: &[&str]) -> Result<()> {
+    let line = format!("cargo {}", args.join(" "));
+    println!("\n==> {title}: {line}");
+    let status = cargo()
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
+    ensure!(status.success(), "`{line}` failed ({status})");
+    Ok(())
+}
+
+/// Fails with the install command if `cargo <subcommand>` (rustup component `component`) is missing.
+fn require_subcommand(subcommand: &str, component: &str) -> Result<()> {
+    let present = cargo()
+        .args([subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    ensure!(
+        present,
+        "cargo {subcommand} not found: rustup component add {component}"
+    );
+    Ok(())
+}

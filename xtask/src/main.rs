@@ -1,0 +1,115 @@
+//! Sesame's project tasks, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! `cargo xtask test` checks formatting, lints and unit tests, then starts the real `mock-idp` and
+//! `sesame` binaries (and a private `redis-server`) and logs in end to end against every session store.
+//! `cargo xtask demo` starts the mock IdP and the app on the usual ports for a first look.
+//! `cargo xtask --help` lists everything; the text lives in [`flags`].
+
+/// Returns early with an error built by `format!`.
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(format!($($arg)*).into())
+    };
+}
+
+/// Returns early with an error built by `format!` unless the condition holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            bail!($($arg)*);
+        }
+    };
+}
+
+mod bins;
+mod cargo;
+mod demo;
+mod e2e;
+mod flags;
+mod html;
+mod http;
+mod process;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Every failure in xtask: a message for a human, carried up with `?`.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// xtask's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn main() -> ExitCode {
+    let command = match flags::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("error: {message}\nRun `cargo xtask --help` for usage.");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        flags::Command::Help => {
+            print!("{}", flags::HELP);
+            return ExitCode::SUCCESS;
+        }
+        flags::Command::Bench => {
+            println!("not implemented yet: see the benchmark issue");
+            return ExitCode::from(2);
+        }
+        flags::Command::Test(test) => run_test(&test),
+        flags::Command::Demo => demo::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask test`: static checks (unless skipped), then the binaries, then end to end per store.
+fn run_test(test: &flags::Test) -> Result<()> {
+    // Missing tools fail before the long static steps, not after them.
+    e2e::preflight(&test.stores)?;
+    if !test.skip_static {
+        cargo::static_checks()?;
+    }
+    let bins = cargo::build_bins()?;
+    e2e::run(&test.stores, &bins)
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub fn project_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` if set, else `<root>/target`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => project_root().join(dir),
+        None => project_root().join("target"),
+    }
+}
+
+/// A directory under `target/xtask/`, emptied if it existed, so every run starts clean.
+pub fn fresh_dir(relative: &str) -> Result<PathBuf> {
+    let dir = target_dir().join("xtask").join(relative);
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
+    }
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// `bytes` random bytes from the kernel, as lowercase hex (a fresh `APP_SECRET_KEY`).
+pub fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut urandom| urandom.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
