@@ -35,7 +35,9 @@ pub enum AuthError {
         reason: String,
     },
     /// The callback carries an OAuth error from the provider (e.g. `access_denied`).
-    #[error("the provider returned `{error}`: {}", description.as_deref().unwrap_or("no description"))]
+    // Debug formatting quotes and escapes the provider's text: it is untrusted, and a raw
+    // newline in it could forge log lines.
+    #[error("the provider returned {error:?}: {description:?}")]
     ProviderRefused {
         /// The OAuth error code.
         error: String,

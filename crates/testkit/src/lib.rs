@@ -52,6 +52,28 @@ impl RedisServer {
         }
     }
 
+    /// Freezes it (SIGSTOP): connections stay open but nothing answers, like a hung server or
+    /// a black-holed network. Data survives; [`Self::resume`] thaws it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let Some(child) = &self.child else {
+            panic!("redis-server is not running");
+        };
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap_or_else(|err| panic!("cannot run kill: {err}"));
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// Starts it again on the same port, empty (it keeps nothing on disk).
     pub fn restart(&mut self) {
         self.stop();
@@ -89,6 +111,21 @@ impl RedisServer {
         line.trim_end().to_owned()
     }
 
+    /// Runs `redis-cli -n {db} args...` against this server and returns its output, trimmed.
+    /// For reading replies that are more than a line (INFO, KEYS).
+    pub fn cli(&self, db: u8, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "-n", &db.to_string()])
+            .args(args)
+            .output()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot run redis-cli ({err}): install it with `apt-get install redis-tools`"
+                )
+            });
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -108,6 +145,15 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A paused process ignores SIGKILL until continued on some systems' tooling; thaw first.
+        if self.child.is_some() {
+            let _ = Command::new("kill")
+                .args([
+                    "-CONT",
+                    &self.child.as_ref().map_or(0, Child::id).to_string(),
+                ])
+                .status();
+        }
         self.stop();
     }
 }

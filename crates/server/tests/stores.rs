@@ -1,0 +1,309 @@
+//! The session stores under the server: durability across restarts (1,000 sessions), instances
+//! sharing one store, a Redis outage (503 within 2 s, recovery without restart), page views
+//! that do not write, and startup failures that name the variable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
+use common::{Backing, TestApp, client_with, spawn_app_full, spawn_app_on};
+use reqwest::StatusCode;
+use reqwest::cookie::{CookieStore, Jar};
+use sesame_mock_idp::MockIdpConfig;
+use sesame_store::StoreKind;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Logs in `count` users, 16 at a time, each with its own cookie jar; returns their names and
+/// cookies.
+async fn log_in_many(app: &TestApp, count: usize) -> Vec<(String, String)> {
+    let mut users = Vec::with_capacity(count);
+    let names: Vec<String> = (0..count).map(|i| format!("user{i}")).collect();
+    for chunk in names.chunks(16) {
+        let logins: Vec<_> = chunk
+            .iter()
+            .map(|name| tokio::spawn(log_in(app.base.clone(), name.clone())))
+            .collect();
+        for login in logins {
+            users.push(login.await.unwrap());
+        }
+    }
+    users
+}
+
+async fn log_in(base: url::Url, name: String) -> (String, String) {
+    let jar = Arc::new(Jar::default());
+    let client = client_with(jar.clone());
+    let response = client
+        .get(base.join("/login").unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut authorize = url::Url::parse(&common::location(&response)).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("mock_auto_login", &name);
+    let response = client.get(authorize).send().await.unwrap();
+    let response = client
+        .get(common::location(&response))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
+    (name, cookie)
+}
+
+async fn home_as(app: &TestApp, cookie: &str) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .get(app.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+fn capitalised(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+async fn sessions_survive_a_restart(kind: StoreKind, count: usize) {
+    let mut app = spawn_app_on(kind).await;
+    let users = log_in_many(&app, count).await;
+    app.restart().await;
+    let mut lost = Vec::new();
+    for (name, cookie) in &users {
+        let (status, body) = home_as(&app, cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        if !body.contains(&format!("Welcome {}!", capitalised(name))) {
+            lost.push(name.clone());
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {count} sessions lost: {lost:?}",
+        lost.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_redis_sessions_survive_a_restart() {
+    sessions_survive_a_restart(StoreKind::Redis, 1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_sqlite_sessions_survive_a_restart() {
+    sessions_survive_a_restart(StoreKind::Sqlite, 1000).await;
+}
+
+#[tokio::test]
+async fn memory_sessions_do_not_survive_a_restart() {
+    let mut app = spawn_app_on(StoreKind::Memory).await;
+    let users = log_in_many(&app, 3).await;
+    app.restart().await;
+    for (_, cookie) in &users {
+        assert!(home_as(&app, cookie).await.1.contains("Welcome Guest"));
+    }
+}
+
+async fn instances_share_sessions(kind: StoreKind) {
+    let a = spawn_app_on(kind).await;
+    let b = a.second_instance().await;
+    assert!(a.login_as("alice").await.status().is_redirection());
+    let cookie = a.session_cookie().unwrap();
+    assert!(
+        home_as(&b, &cookie).await.1.contains("Welcome Alice!"),
+        "B sees A's login"
+    );
+
+    let logout = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(b.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
+    assert!(
+        home_as(&a, &cookie).await.1.contains("Welcome Guest"),
+        "A sees B's logout"
+    );
+}
+
+#[tokio::test]
+async fn two_instances_share_redis_sessions() {
+    instances_share_sessions(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn two_instances_share_sqlite_sessions() {
+    instances_share_sessions(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_a_quick_503_and_heals_without_a_restart() {
+    let app = spawn_app_on(StoreKind::Redis).await;
+    app.login_as("alice").await;
+    let cookie = app.session_cookie().unwrap();
+
+    // A hung Redis (SIGSTOP): nothing answers, so only timeouts can save us.
+    app.backing.redis().pause();
+    for path in ["/", "/login", "/logout"] {
+        let started = Instant::now();
+        let response = reqwest::Client::new()
+            .get(app.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(elapsed < Duration::from_secs(2), "{path} took {elapsed:?}");
+        let body = response.text().await.unwrap();
+        assert!(
+            body.contains("session store is unavailable"),
+            "{path}: {body}"
+        );
+    }
+    let started = Instant::now();
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        StatusCode::OK,
+        "liveness holds"
+    );
+
+    // Back: the session is intact (nothing was written half-way) and no restart was needed.
+    app.backing.redis().resume();
+    wait_until_ready(&app).await;
+    assert!(home_as(&app, &cookie).await.1.contains("Welcome Alice!"));
+
+    // A crashed Redis (connection refused), restarted empty: 503, then working again.
+    app.backing.redis().stop();
+    let response = home_as(&app, &cookie).await;
+    assert_eq!(response.0, StatusCode::SERVICE_UNAVAILABLE);
+    app.backing.redis().restart();
+    wait_until_ready(&app).await;
+    assert!(
+        home_as(&app, &cookie).await.1.contains("Welcome Guest"),
+        "Redis came back empty"
+    );
+    app.login_as("alice").await;
+    assert!(app.home().await.1.contains("Welcome Alice!"));
+}
+
+async fn wait_until_ready(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.get("/readyz").await.status() != StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "store did not come back within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn page_views_read_the_session_without_rewriting_it() {
+    let app = spawn_app_on(StoreKind::Redis).await;
+    app.login_as("alice").await;
+    let redis = app.backing.redis();
+    assert_eq!(redis.command(&["CONFIG", "RESETSTAT"]), "+OK");
+    drop(redis);
+    for _ in 0..20 {
+        assert!(app.home().await.1.contains("Welcome Alice!"));
+    }
+    let stats = app.backing.redis().cli(0, &["INFO", "commandstats"]);
+    let calls = |command: &str| -> u64 {
+        stats
+            .lines()
+            .find(|line| line.starts_with(&format!("cmdstat_{command}:")))
+            .and_then(|line| line.split("calls=").nth(1))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert_eq!(calls("get"), 20, "one read per page view: {stats}");
+    assert_eq!(calls("set"), 0, "no write per page view: {stats}");
+}
+
+#[tokio::test]
+async fn unreachable_redis_or_unwritable_sqlite_stop_startup_naming_the_variable() {
+    let cases = [
+        (
+            vec![
+                ("SESSION_STORE", "redis".to_owned()),
+                (
+                    "REDIS_URL",
+                    format!("redis://127.0.0.1:{}/0", sesame_testkit::free_port()),
+                ),
+            ],
+            "REDIS_URL",
+        ),
+        (
+            vec![
+                ("SESSION_STORE", "sqlite".to_owned()),
+                (
+                    "DATABASE_URL",
+                    "sqlite:///proc/no-such-dir/sesame.db?mode=rwc".to_owned(),
+                ),
+            ],
+            "DATABASE_URL",
+        ),
+        (vec![("SESSION_STORE", "mongo".to_owned())], "SESSION_STORE"),
+    ];
+    let dir = sesame_testkit::TempDir::new("startup");
+    for (env, variable) in cases {
+        let started = Instant::now();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("OIDC_ISSUER", "http://127.0.0.1:9")
+            .env("AUTH0_CLIENT_ID", "sesame")
+            .env("AUTH0_CLIENT_SECRET", "sesame-secret")
+            .env("APP_SECRET_KEY", common::APP_SECRET_KEY)
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{variable}: must exit non-zero");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<_> = stderr
+            .lines()
+            .filter(|l| l.starts_with("sesame:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "one line: {stderr}");
+        assert!(lines[0].contains(variable), "{variable} named in: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
+
+#[tokio::test]
+async fn redis_keys_live_in_the_configured_database_and_expire() {
+    let backing = Backing::new(StoreKind::Redis);
+    let app = spawn_app_full(MockIdpConfig::default(), &[], backing).await;
+    app.login_as("alice").await;
+    let redis = app.backing.redis();
+    // The harness points the app at database 1 (REDIS_URL=.../1); database 0 stays empty.
+    assert_eq!(redis.cli(0, &["DBSIZE"]), "0");
+    assert_eq!(
+        redis.cli(1, &["DBSIZE"]),
+        "1",
+        "one session: the logged-in one"
+    );
+    let key = redis.cli(1, &["--scan"]);
+    let ttl: i64 = redis.cli(1, &["TTL", &key]).parse().unwrap();
+    assert!(
+        (3000..=3600).contains(&ttl),
+        "the key expires with the session's idle timeout (1h), TTL {ttl}"
+    );
+}
