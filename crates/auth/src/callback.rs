@@ -8,11 +8,14 @@ use openidconnect::core::{
     CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId,
-    ClientSecret, EmptyAdditionalClaims, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
-    RequestTokenError, SignatureVerificationError, TokenResponse, UserInfoError,
+    AccessToken, AccessTokenHash, AsyncHttpClient, AuthorizationCode, ClaimsVerificationError,
+    ClientId, ClientSecret, EmptyAdditionalClaims, HttpRequest, HttpResponse, Nonce,
+    OAuth2TokenResponse, PkceCodeVerifier, RequestTokenError, SignatureVerificationError,
+    TokenResponse, UserInfoError, reqwest,
 };
 use serde::Deserialize;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// The query parameters the provider redirects back with. Every field is untrusted input.
@@ -91,7 +94,7 @@ impl RelyingParty {
                 pending.pkce_verifier.expose().to_owned(),
             ));
         request
-            .request_async(&self.http)
+            .request_async(&TokenEndpointClient(&self.http))
             .await
             .map_err(describe_token_error)
     }
@@ -232,6 +235,48 @@ fn describe_claims_error(err: ClaimsVerificationError) -> AuthError {
         other => AuthError::InvalidIdToken(other.to_string()),
     }
 }
+
+/// The provider's HTTP client, for the token request only, with 5xx answers turned into errors.
+///
+/// A 5xx from the token endpoint usually carries an HTML or text body, which oauth2 reports as
+/// an unparseable token response: the log would say "malformed" and hide the status that tells
+/// an operator the provider is failing. Reported as a failed request, it names the status.
+struct TokenEndpointClient<'a>(&'a reqwest::Client);
+
+impl<'c> AsyncHttpClient<'c> for TokenEndpointClient<'_> {
+    type Error = TokenHttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<HttpResponse, TokenHttpError>> + Send + Sync + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self
+                .0
+                .call(request)
+                .await
+                .map_err(|err| TokenHttpError(error_chain(&err)))?;
+            if response.status().is_server_error() {
+                return Err(TokenHttpError(format!(
+                    "the provider answered HTTP {}",
+                    response.status()
+                )));
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Why the token endpoint could not be talked to (network, timeout, a 5xx), already worded.
+#[derive(Debug)]
+struct TokenHttpError(String);
+
+impl std::fmt::Display for TokenHttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TokenHttpError {}
 
 /// Describes a failed token request without echoing the response body: it may hold tokens.
 fn describe_token_error<RE: std::error::Error + 'static>(

@@ -34,6 +34,13 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// `SESSION_ABSOLUTE_TIMEOUT`: a login ends this long after it happened, active or not.
     pub absolute_timeout: Duration,
+    /// `OIDC_HTTP_TIMEOUT` (e.g. `5s`; unset: the relying party's default, 10 s): the longest
+    /// any one call to the provider (discovery, JWKS, token, userinfo) may take before the login
+    /// fails with an error page. A provider that hangs must not hold the browser for ever.
+    pub http_timeout: Option<Duration>,
+    /// `OIDC_LOGIN_TIMEOUT` (e.g. `5m`; unset: the relying party's default, 15 min): how long a
+    /// login may sit at the provider's login page before its callback is refused as too old.
+    pub login_timeout: Option<Duration>,
 }
 
 /// All the problems found, one line each.
@@ -182,6 +189,11 @@ impl Config {
         };
         let idle_timeout = duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(3600));
         let absolute_timeout = duration("SESSION_ABSOLUTE_TIMEOUT", Duration::from_secs(7 * 86400));
+        // Unset means the relying party's own default (ProviderSettings::new), kept in one place.
+        let mut optional_duration =
+            |name: &str| Some(duration(name, Duration::ZERO)).filter(|d| !d.is_zero());
+        let http_timeout = optional_duration("OIDC_HTTP_TIMEOUT");
+        let login_timeout = optional_duration("OIDC_LOGIN_TIMEOUT");
 
         match (issuer, client_id, client_secret, secret_key, base_url) {
             (
@@ -202,6 +214,8 @@ impl Config {
                 store,
                 idle_timeout,
                 absolute_timeout,
+                http_timeout,
+                login_timeout,
             }),
             _ => Err(ConfigErrors(errors)),
         }
@@ -222,6 +236,12 @@ impl Config {
             self.base_url.clone(),
         );
         settings.audience = self.audience.clone();
+        if let Some(timeout) = self.http_timeout {
+            settings.http_timeout = timeout;
+        }
+        if let Some(timeout) = self.login_timeout {
+            settings.pending_login_max_age = timeout;
+        }
         settings.auth0_logout_fallback = self.issuer_is_auth0
             || self
                 .issuer
@@ -348,6 +368,35 @@ mod tests {
                 .iter()
                 .any(|line| line.contains("memory, redis, sqlite"))
         );
+    }
+
+    #[test]
+    fn provider_timeouts_are_humane_durations_and_default_to_the_relying_partys() {
+        let base = [
+            ("OIDC_ISSUER", "http://127.0.0.1:9000"),
+            ("OIDC_CLIENT_ID", "abc"),
+            ("OIDC_CLIENT_SECRET", "xyz"),
+            ("APP_SECRET_KEY", SECRET),
+        ];
+        let defaults = config(&base).unwrap().provider_settings();
+        assert_eq!(defaults.http_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.pending_login_max_age, Duration::from_secs(15 * 60));
+
+        let mut vars = base.to_vec();
+        vars.extend([("OIDC_HTTP_TIMEOUT", "2s"), ("OIDC_LOGIN_TIMEOUT", "5m")]);
+        let settings = config(&vars).unwrap().provider_settings();
+        assert_eq!(settings.http_timeout, Duration::from_secs(2));
+        assert_eq!(settings.pending_login_max_age, Duration::from_secs(300));
+
+        let mut vars = base.to_vec();
+        vars.extend([("OIDC_HTTP_TIMEOUT", "soon"), ("OIDC_LOGIN_TIMEOUT", "0s")]);
+        let errors = config(&vars).unwrap_err().0;
+        for var in ["OIDC_HTTP_TIMEOUT", "OIDC_LOGIN_TIMEOUT"] {
+            assert!(
+                errors.iter().any(|line| line.starts_with(var)),
+                "no line names {var}: {errors:#?}"
+            );
+        }
     }
 
     #[test]

@@ -69,7 +69,8 @@ fn parse_params(query: Option<&str>) -> Result<CallbackParams, WebError> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_params;
+    use super::{MAX_QUERY_LEN, parse_params};
+    use proptest::prelude::*;
 
     #[test]
     fn reads_the_four_parameters_and_ignores_the_rest() {
@@ -86,5 +87,79 @@ mod tests {
         assert!(parse_params(Some(&"a".repeat(9000))).is_err());
         // Malformed percent-encoding is decoded lossily, never a panic.
         assert!(parse_params(Some("code=%ZZ%&state=%")).is_ok());
+    }
+
+    /// Query strings made of the characters that matter to a form-urlencoded parser.
+    fn query_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            r"[a-z_=&%+;#?/\\0-9A-F\x00-\x1f\x{80}-\x{10FFFF}]{0,200}",
+            "((code|state|error|error_description|iss)=[^&]{0,20}&?){0,8}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_query_is_parsed_or_refused_never_a_panic(query in query_like()) {
+            // Refused for exactly two reasons: too long, or one of our parameters twice.
+            let names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+                .map(|(name, _)| name.into_owned())
+                .filter(|name| {
+                    matches!(name.as_str(), "code" | "state" | "error" | "error_description")
+                })
+                .collect();
+            let mut unique = names.clone();
+            unique.sort();
+            unique.dedup();
+            let should_refuse = query.len() > MAX_QUERY_LEN || unique.len() != names.len();
+            prop_assert_eq!(parse_params(Some(&query)).is_err(), should_refuse);
+        }
+
+        #[test]
+        fn a_query_over_the_limit_is_always_refused(filler in "[a-z=&]{0,64}") {
+            let query = format!("{}{filler}", "x".repeat(MAX_QUERY_LEN + 1));
+            prop_assert!(parse_params(Some(&query)).is_err());
+        }
+
+        /// Whatever the provider puts in the four values, encoded as a form, reads back the same,
+        /// and unknown parameters around them change nothing.
+        #[test]
+        fn encoded_values_round_trip(
+            code in proptest::option::of(any::<String>()),
+            state in proptest::option::of(any::<String>()),
+            error in proptest::option::of(any::<String>()),
+            error_description in proptest::option::of(any::<String>()),
+            noise in proptest::collection::vec(("[a-z_]{1,8}", any::<String>()), 0..4),
+        ) {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (name, value) in &noise {
+                if !matches!(name.as_str(), "code" | "state" | "error" | "error_description") {
+                    form.append_pair(name, value);
+                }
+            }
+            for (name, value) in [
+                ("code", &code),
+                ("state", &state),
+                ("error", &error),
+                ("error_description", &error_description),
+            ] {
+                if let Some(value) = value {
+                    form.append_pair(name, value);
+                }
+            }
+            let query = form.finish();
+            let parsed = parse_params(Some(&query));
+            if query.len() > MAX_QUERY_LEN {
+                prop_assert!(parsed.is_err());
+            } else {
+                let parsed = parsed.unwrap();
+                prop_assert_eq!(parsed.code, code);
+                prop_assert_eq!(parsed.state, state);
+                prop_assert_eq!(parsed.error, error);
+                prop_assert_eq!(parsed.error_description, error_description);
+            }
+        }
     }
 }

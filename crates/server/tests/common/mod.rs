@@ -57,7 +57,11 @@ impl Backing {
     }
 
     pub fn redis(&self) -> std::sync::MutexGuard<'_, RedisServer> {
-        self.redis.as_ref().expect("a redis-backed app").lock().unwrap()
+        self.redis
+            .as_ref()
+            .expect("a redis-backed app")
+            .lock()
+            .unwrap()
     }
 }
 
@@ -245,4 +249,117 @@ impl TestApp {
         let response = self.get("/").await;
         (response.status(), response.text().await.unwrap())
     }
+}
+
+/// The log lines of everything running on the current thread (the app, the mock IdP, the
+/// client), for tests that assert what the server logged. Install it first thing in a test on
+/// the default `current_thread` Tokio runtime: every task of the test then runs on this thread,
+/// so the thread-local subscriber sees the server's lines and no other test's. With `TEST_LOG`
+/// set, the lines are echoed to stderr too.
+pub struct LogCapture {
+    buffer: LogBuffer,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+/// Strings no log line may ever contain: a JWT (`eyJ` is base64 of `{"`), the client secret,
+/// the cookie key.
+const NEVER_LOGGED: [&str; 3] = ["eyJ", "sesame-secret", APP_SECRET_KEY];
+
+pub fn capture_logs() -> LogCapture {
+    let buffer = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    LogCapture {
+        _guard: tracing::subscriber::set_default(subscriber),
+        buffer,
+    }
+}
+
+impl LogCapture {
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.buffer.0.lock().unwrap();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The `WARN` lines saying a login was refused.
+    pub fn refusals(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|line| line.contains(" WARN ") && line.contains("login refused"))
+            .collect()
+    }
+
+    /// Exactly one refusal was logged since the last [`LogCapture::clear`], at `warn`, and it
+    /// contains every one of `reason`'s fragments. Returns the line.
+    pub fn assert_one_refusal(&self, reason: &[&str]) -> String {
+        let refusals = self.refusals();
+        assert_eq!(
+            refusals.len(),
+            1,
+            "expected one `login refused` warning, got {refusals:#?}\nall lines: {:#?}",
+            self.lines()
+        );
+        let line = refusals.into_iter().next().unwrap();
+        for fragment in reason {
+            assert!(line.contains(fragment), "`{fragment}` not in: {line}");
+        }
+        line
+    }
+
+    /// No line contains a token, a secret, or any of `also` (codes, states seen in the test).
+    pub fn assert_no_secrets(&self, also: &[&str]) {
+        for line in self.lines() {
+            for secret in NEVER_LOGGED.iter().chain(also) {
+                assert!(
+                    secret.is_empty() || !line.contains(secret),
+                    "a log line leaks `{secret}`: {line}"
+                );
+            }
+        }
+    }
+
+    /// Forgets what was captured so far.
+    pub fn clear(&self) {
+        self.buffer.0.lock().unwrap().clear();
+    }
+}
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(bytes)?;
+        }
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// The value of query parameter `name` in `url`.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
 }
