@@ -29,6 +29,9 @@ pub struct CallbackParams {
     pub error: Option<String>,
     /// The provider's description of the error.
     pub error_description: Option<String>,
+    /// The issuer of the response (RFC 9207), sent by providers that defend against mix-up
+    /// attacks; when present it must be our provider's.
+    pub iss: Option<String>,
 }
 
 impl RelyingParty {
@@ -50,6 +53,14 @@ impl RelyingParty {
             .is_some_and(|state| pending.matches_state(state));
         if !state_matches {
             return Err(AuthError::StateMismatch);
+        }
+        if let Some(iss) = &params.iss
+            && iss != self.issuer.as_str()
+        {
+            return Err(AuthError::InvalidIssuer(format!(
+                "the authorization response comes from {iss:?}, not {:?}",
+                self.issuer.as_str()
+            )));
         }
         if let Some(error) = &params.error {
             return Err(AuthError::ProviderRefused {

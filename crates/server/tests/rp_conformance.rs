@@ -330,3 +330,38 @@ async fn a_discovery_issuer_other_than_the_configured_one_stops_startup() {
     assert!(err.contains(idp.issuer()), "{err}");
     assert_eq!(idp.token_requests(), 0);
 }
+
+/// RFC 9207: a provider may say who sent the authorization response (`iss`); a response that
+/// claims another issuer is a mix-up attack (a code from one provider replayed at another's
+/// callback) and is refused before the code is exchanged. The right `iss` logs the user in.
+#[tokio::test]
+async fn an_authorization_response_from_another_issuer_is_refused() {
+    let logs = capture_logs();
+    let app = spawn_app().await;
+    let authorize = app.start_login("").await;
+    let callback = app
+        .authorize(&authorize, &[("mock_auto_login", "alice")])
+        .await;
+    let mut forged = url::Url::parse(&callback).unwrap();
+    forged
+        .query_pairs_mut()
+        .append_pair("iss", "https://evil.example/");
+    let response = app.get_absolute(forged.as_str()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.text().await.unwrap().contains(FAILED_A_CHECK));
+    assert_eq!(app.idp.token_requests(), 0, "the code was never exchanged");
+    logs.assert_one_refusal(&["authorization response comes from"]);
+    assert!(app.home().await.1.contains("Welcome Guest"));
+
+    let authorize = app.start_login("").await;
+    let callback = app
+        .authorize(&authorize, &[("mock_auto_login", "alice")])
+        .await;
+    let mut honest = url::Url::parse(&callback).unwrap();
+    honest
+        .query_pairs_mut()
+        .append_pair("iss", app.idp.issuer());
+    let response = app.get_absolute(honest.as_str()).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(app.home().await.1.contains("Welcome Alice!"));
+}

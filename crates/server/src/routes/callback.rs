@@ -57,6 +57,7 @@ fn parse_params(query: Option<&str>) -> Result<CallbackParams, WebError> {
             "state" => &mut params.state,
             "error" => &mut params.error,
             "error_description" => &mut params.error_description,
+            "iss" => &mut params.iss,
             _ => continue,
         };
         if slot.is_some() {
@@ -70,6 +71,9 @@ fn parse_params(query: Option<&str>) -> Result<CallbackParams, WebError> {
 #[cfg(test)]
 mod tests {
     use super::{MAX_QUERY_LEN, parse_params};
+
+    /// The parameters `parse_params` reads; any other name is ignored.
+    const READ_PARAMETERS: [&str; 5] = ["code", "state", "error", "error_description", "iss"];
     use proptest::prelude::*;
 
     #[test]
@@ -103,12 +107,10 @@ mod tests {
 
         #[test]
         fn any_query_is_parsed_or_refused_never_a_panic(query in query_like()) {
-            // Refused for exactly two reasons: too long, or one of our parameters twice.
+            // Refused for exactly two reasons: too long, or one of the parameters we read twice.
             let names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
                 .map(|(name, _)| name.into_owned())
-                .filter(|name| {
-                    matches!(name.as_str(), "code" | "state" | "error" | "error_description")
-                })
+                .filter(|name| READ_PARAMETERS.contains(&name.as_str()))
                 .collect();
             let mut unique = names.clone();
             unique.sort();
@@ -135,7 +137,7 @@ mod tests {
         ) {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             for (name, value) in &noise {
-                if !matches!(name.as_str(), "code" | "state" | "error" | "error_description") {
+                if !READ_PARAMETERS.contains(&name.as_str()) {
                     form.append_pair(name, value);
                 }
             }
