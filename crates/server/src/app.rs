@@ -81,7 +81,9 @@ pub fn app(state: AppState, config: &Config) -> Router {
                     )
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // An access log line per request costs more than the rest of a page view;
+                // it is there with RUST_LOG=info,tower_http=debug.
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
 }
 
