@@ -3,6 +3,7 @@
 
 use minijinja::{Environment, Value, context};
 use sesame_auth::AuthenticatedUser;
+use sha2::{Digest as _, Sha256};
 use std::sync::LazyLock;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -27,14 +28,25 @@ pub(crate) fn home(user: Option<&AuthenticatedUser>) -> Result<String, minijinja
         context! {
             name => &user.name,
             email => &user.email,
+            email_verified => user.claims.get("email_verified").and_then(serde_json::Value::as_bool),
             picture => &user.picture,
             initial => user.name.chars().next().map(|c| c.to_uppercase().to_string()),
+            hue => avatar_hue(&user.subject),
+            signed_in_at => chrono::DateTime::from_timestamp(user.authenticated_at, 0)
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
             claims_pretty => user.claims_pretty(),
         }
     });
     TEMPLATES
         .get_template("home.html")?
         .render(context! { user => user })
+}
+
+/// The hue (0-359) of the avatar's initial circle: derived from the subject, so each user keeps
+/// a colour across logins and the palette needs no stored state.
+fn avatar_hue(subject: &str) -> u16 {
+    let digest = Sha256::digest(subject.as_bytes());
+    u16::from_be_bytes([digest[0], digest[1]]) % 360
 }
 
 /// The error page.
@@ -55,12 +67,80 @@ pub(crate) fn error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use sesame_auth::Secret;
+
+    fn alice(picture: Option<&str>) -> AuthenticatedUser {
+        let claims = json!({
+            "sub": "mock|alice",
+            "name": "Alice",
+            "email": "alice@example.com",
+            "email_verified": true,
+        });
+        AuthenticatedUser {
+            subject: "mock|alice".to_owned(),
+            name: "Alice".to_owned(),
+            email: Some("alice@example.com".to_owned()),
+            picture: picture.map(str::to_owned),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+            id_token: Secret::new("eyJ.not-shown"),
+            access_token_expires_at: None,
+            refresh_token: None,
+            authenticated_at: 1_704_067_200,
+        }
+    }
 
     #[test]
     fn guest_page_has_the_quickstart_wording() {
         let page = home(None).unwrap();
         assert!(page.contains("Welcome Guest"));
         assert!(page.contains(r#"href="/login""#));
+        assert!(page.contains(">Login</a>"));
+        assert!(!page.contains("/logout"));
+    }
+
+    #[test]
+    fn user_page_has_the_quickstart_wording_and_profile() {
+        let page = home(Some(&alice(Some("http://idp/avatars/alice.svg")))).unwrap();
+        assert!(page.contains("Welcome Alice!"));
+        assert!(!page.contains("Welcome Guest"));
+        assert!(page.contains(r#"href="/logout""#));
+        assert!(page.contains(">Logout</a>"));
+        assert!(page.contains("alice@example.com"));
+        assert!(page.contains(r#"src="http:&#x2f;&#x2f;idp&#x2f;avatars&#x2f;alice.svg""#));
+        assert!(page.contains(r#"alt="Profile picture of Alice""#));
+        assert!(page.contains("&quot;sub&quot;: &quot;mock|alice&quot;"));
+        assert!(page.contains("<details open>"));
+        assert!(page.contains(">verified</span>"));
+        assert!(page.contains("2024-01-01 00:00 UTC"));
+        assert!(!page.contains("eyJ"), "no token in the page");
+    }
+
+    #[test]
+    fn the_initial_stands_in_when_there_is_no_picture_or_it_fails() {
+        let page = home(Some(&alice(None))).unwrap();
+        assert!(!page.contains("<img"));
+        assert!(page.contains(r#"<span aria-hidden="true">A</span>"#));
+        // With a picture, the image carries the initial its `::after` repaints when it fails to load.
+        let page = home(Some(&alice(Some("http://127.0.0.1:1/broken.png")))).unwrap();
+        assert!(page.contains(r#"data-initial="A""#));
+        assert!(page.contains(r#"<span aria-hidden="true">A</span>"#));
+    }
+
+    #[test]
+    fn claims_and_picture_are_escaped() {
+        let mut user = alice(Some(r#"x" onerror="alert(1)"#));
+        user.name = "<b>Mallory</b>".to_owned();
+        let page = home(Some(&user)).unwrap();
+        assert!(!page.contains("<b>Mallory"));
+        assert!(page.contains("&lt;b&gt;Mallory"));
+        assert!(!page.contains(r#"" onerror=""#));
+    }
+
+    #[test]
+    fn avatar_hue_is_stable_and_in_range() {
+        assert_eq!(avatar_hue("mock|alice"), avatar_hue("mock|alice"));
+        assert!(avatar_hue("mock|bob") < 360);
     }
 
     #[test]
@@ -74,5 +154,22 @@ mod tests {
         .unwrap();
         assert!(!page.contains("<script>alert(1)"));
         assert!(page.contains("&lt;script&gt;"));
+        assert!(page.contains("Error 403"));
+        assert!(page.contains("The identity provider said:"));
+        assert!(page.contains(r#"<a href="/login" class="button">Try again</a>"#));
+        assert!(page.contains(r#"<a href="/" class="button secondary">Home</a>"#));
+    }
+
+    #[test]
+    fn error_page_without_detail_says_nothing_about_the_provider() {
+        let page = error(
+            404,
+            "Page not found",
+            "There is nothing at this address.",
+            None,
+        )
+        .unwrap();
+        assert!(page.contains("Page not found"));
+        assert!(!page.contains("The identity provider said"));
     }
 }
