@@ -55,7 +55,7 @@ fn cargo() -> Command {
 }
 
 /// Prints a header, runs `cargo <args>` in the workspace root and fails unless it succeeds.
-fn run(title: &str, args: &[&str]) -> Result<()> {
+pub fn run(title: &str, args: &[&str]) -> Result<()> {
     let line = format!("cargo {}", args.join(" "));
     println!("\n==> {title}: {line}");
     let status = cargo()

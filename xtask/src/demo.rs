@@ -12,11 +12,11 @@ use crate::flags::Store;
 use crate::process::{ChildGuard, Output, ensure_port_free};
 use crate::{Result, cargo, fresh_dir, random_hex};
 
-/// The app's port.
-const APP_PORT: u16 = 3000;
+/// The app's port (docker-compose.yml publishes the same; [`crate::compose`] checks it).
+pub const APP_PORT: u16 = 3000;
 
-/// The mock IdP's port.
-const IDP_PORT: u16 = 9000;
+/// The mock IdP's port, also its issuer's (the same in docker-compose.yml).
+pub const IDP_PORT: u16 = 9000;
 
 /// Runs the demo until a child exits (or Ctrl-C).
 pub fn run() -> Result<()> {

@@ -1,5 +1,6 @@
 //! End-to-end tests: real `redis-server`, `mock-idp` and `sesame` processes on free ports, driven hop by
-//! hop with a browser that never follows redirects, once per session store.
+//! hop with an HTTP client that never follows redirects, and once more by headless Chromium clicking
+//! through the pages ([`crate::browser`]), once per session store.
 //!
 //! Each store gets `target/xtask/e2e/<store>/`, emptied first: the children's working directory, their
 //! logs (`<name>.log`) and, for sqlite, the database.
@@ -19,7 +20,7 @@ use crate::http::{
     Browser, Hop, Journal, expect_param, expect_url, expect_url_prefix, param, required_param,
 };
 use crate::process::{ChildGuard, Output, find_program, free_ports};
-use crate::{Result, fresh_dir, random_hex};
+use crate::{Result, browser, fresh_dir, random_hex, webdriver};
 
 /// One end-to-end check, run once for every store it applies to.
 struct Scenario {
@@ -69,6 +70,11 @@ const SCENARIOS: &[Scenario] = &[
         run: two_instances,
     },
     Scenario {
+        name: "9 real browser: guest, login form, welcome, reload, picture fallback, logout, error page",
+        durable_only: false,
+        run: real_browser,
+    },
+    Scenario {
         name: "6 no codes, ID tokens or secrets in the app's log or pages",
         durable_only: false,
         run: no_secrets,
@@ -80,6 +86,8 @@ pub fn preflight(stores: &[Store]) -> Result<()> {
     if stores.contains(&Store::Redis) && find_program("redis-server").is_none() {
         bail!("redis-server not found: apt-get install redis-server");
     }
+    // The browser scenario runs for every store: never skipped, so missing Chromium is an error.
+    webdriver::find_tools()?;
     Ok(())
 }
 
@@ -509,6 +517,16 @@ fn two_instances(s: &mut Stack) -> Result<()> {
 
     expect_guest(&on_a.get(&s.url("/"))?)?;
     expect_guest(&on_b.get(&format!("{b_base}/"))?)
+}
+
+/// 9: the same login as a person makes it, in headless Chromium (see [`browser`]).
+fn real_browser(s: &mut Stack) -> Result<()> {
+    browser::login_logout(&browser::Target {
+        store: s.store,
+        base: &s.base,
+        idp: &s.idp,
+        dir: &s.dir,
+    })
 }
 
 /// 6: no authorization code, ID token, client secret or `APP_SECRET_KEY` in any sesame log, and no code or

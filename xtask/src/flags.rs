@@ -13,17 +13,27 @@ USAGE:
 
 COMMANDS:
     test     Check everything: `cargo fmt --check`, clippy (-D warnings), `cargo test --workspace`,
+             docker-compose.yml (`docker-compose config`, its variables, the demo it describes),
              then build `sesame` and `mock-idp` and log in end to end against each session store,
-             starting real processes on free ports (and a private redis-server).
-             Logs go to target/xtask/e2e/<store>/.
+             starting real processes on free ports (and a private redis-server), over HTTP and in
+             headless Chromium (chromedriver). Needs: redis-server, chromium, chromium-driver,
+             docker-compose (Debian packages). Logs go to target/xtask/e2e/<store>/, the
+             browser's screenshots to target/screenshots/<store>/.
     demo     Start the mock IdP on :9000 and the app on http://localhost:3000 (memory store).
-    bench    The load benchmark (not implemented yet).
+    bench    The load benchmark: release builds of `sesame`, `mock-idp` and crates/bench's tools;
+             per store, login flows, logged-in page views against a bare-axum ceiling, memory
+             per session and page views with more sessions. Writes target/bench/bench.{md,json}.
+             Needs redis-server and sqlite3 for those stores (Debian packages).
     help     Print this help.
 
 OPTIONS for test:
     --store <memory|redis|sqlite>   Run end to end against this store only; repeatable.
                                     Default: all three.
     --skip-static                   Skip fmt, clippy and `cargo test` (for iterating on e2e).
+
+OPTIONS for bench:
+    --stores <memory,redis,sqlite>  Comma-separated stores to measure. Default: all three.
+    --quick                         Short windows and fewer logins (for CI; numbers are rougher).
 
 OPTIONS:
     -h, --help                      Print this help.
@@ -36,8 +46,8 @@ pub enum Command {
     Test(Test),
     /// Start the mock IdP on :9000 and the app on :3000 with the memory store.
     Demo,
-    /// The load benchmark (not implemented yet).
-    Bench,
+    /// The load benchmark, per store, against a bare-axum ceiling.
+    Bench(Bench),
     /// Print the help.
     Help,
 }
@@ -49,6 +59,15 @@ pub struct Test {
     pub stores: Vec<Store>,
     /// Skip fmt, clippy and `cargo test` (`--skip-static`).
     pub skip_static: bool,
+}
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Bench {
+    /// Stores to measure (`--stores a,b`); all of them when not given.
+    pub stores: Vec<Store>,
+    /// Short windows and fewer logins (`--quick`).
+    pub quick: bool,
 }
 
 /// A session store the app can run with (`SESSION_STORE`).
@@ -109,7 +128,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         "-h" | "--help" | "help" => Ok(Command::Help),
         "test" => parse_test(rest).map(Command::Test),
         "demo" => no_options("demo", &rest).map(|()| Command::Demo),
-        "bench" => no_options("bench", &rest).map(|()| Command::Bench),
+        "bench" => parse_bench(rest).map(Command::Bench),
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -143,6 +162,36 @@ fn parse_test(args: Vec<String>) -> Result<Test, String> {
         stores,
         skip_static,
     })
+}
+
+/// Parses the options of `bench`.
+fn parse_bench(args: Vec<String>) -> Result<Bench, String> {
+    let mut stores = Vec::new();
+    let mut quick = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let list = if arg == "--stores" {
+            args.next()
+                .ok_or("--stores needs a value such as memory,redis,sqlite")?
+        } else if let Some(value) = arg.strip_prefix("--stores=") {
+            value.to_owned()
+        } else if arg == "--quick" {
+            quick = true;
+            continue;
+        } else {
+            return Err(format!("unknown option `{arg}` for bench"));
+        };
+        for name in list.split(',').filter(|name| !name.is_empty()) {
+            let store = Store::parse(name)?;
+            if !stores.contains(&store) {
+                stores.push(store);
+            }
+        }
+    }
+    if stores.is_empty() {
+        stores = Store::ALL.to_vec();
+    }
+    Ok(Bench { stores, quick })
 }
 
 /// Rejects any argument for commands that take none.
@@ -193,6 +242,25 @@ mod tests {
         );
         assert!(parse_str("test --store").is_err());
         assert!(parse_str("demo --now").is_err());
+    }
+
+    #[test]
+    fn bench_takes_a_store_list_and_quick() {
+        let all = Bench {
+            stores: Store::ALL.to_vec(),
+            quick: false,
+        };
+        assert_eq!(parse_str("bench"), Ok(Command::Bench(all)));
+        let some = Bench {
+            stores: vec![Store::Sqlite, Store::Memory],
+            quick: true,
+        };
+        assert_eq!(
+            parse_str("bench --quick --stores sqlite,memory,sqlite"),
+            Ok(Command::Bench(some))
+        );
+        assert!(parse_str("bench --stores memory,mongo").is_err());
+        assert!(parse_str("bench --fast").is_err());
     }
 
     #[test]

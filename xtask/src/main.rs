@@ -1,7 +1,8 @@
 //! Sesame's project tasks, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
 //!
-//! `cargo xtask test` checks formatting, lints and unit tests, then starts the real `mock-idp` and
-//! `sesame` binaries (and a private `redis-server`) and logs in end to end against every session store.
+//! `cargo xtask test` checks formatting, lints, unit tests and `docker-compose.yml`, then starts the real
+//! `mock-idp` and `sesame` binaries (and a private `redis-server`) and logs in end to end against every
+//! session store, over HTTP and in headless Chromium.
 //! `cargo xtask demo` starts the mock IdP and the app on the usual ports for a first look.
 //! `cargo xtask --help` lists everything; the text lives in [`flags`].
 
@@ -21,14 +22,18 @@ macro_rules! ensure {
     };
 }
 
+mod bench;
 mod bins;
+mod browser;
 mod cargo;
+mod compose;
 mod demo;
 mod e2e;
 mod flags;
 mod html;
 mod http;
 mod process;
+mod webdriver;
 
 use std::fs;
 use std::io::Read;
@@ -54,10 +59,7 @@ fn main() -> ExitCode {
             print!("{}", flags::HELP);
             return ExitCode::SUCCESS;
         }
-        flags::Command::Bench => {
-            println!("not implemented yet: see the benchmark issue");
-            return ExitCode::from(2);
-        }
+        flags::Command::Bench(bench) => bench::run(&bench),
         flags::Command::Test(test) => run_test(&test),
         flags::Command::Demo => demo::run(),
     };
@@ -74,9 +76,11 @@ fn main() -> ExitCode {
 fn run_test(test: &flags::Test) -> Result<()> {
     // Missing tools fail before the long static steps, not after them.
     e2e::preflight(&test.stores)?;
+    compose::preflight()?;
     if !test.skip_static {
         cargo::static_checks()?;
     }
+    compose::check()?;
     let bins = cargo::build_bins()?;
     e2e::run(&test.stores, &bins)
 }

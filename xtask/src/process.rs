@@ -85,6 +85,11 @@ impl ChildGuard {
         &self.name
     }
 
+    /// The child's process ID while it has not been stopped (for reading `/proc/<pid>/`).
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `Some(status)` once the child has exited (a stopped guard reports success).
     pub fn exited(&mut self) -> Result<Option<ExitStatus>> {
         match &mut self.child {

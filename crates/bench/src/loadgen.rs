@@ -1,0 +1,272 @@
+//! A closed-loop HTTP/1.1 keep-alive load generator.
+//!
+//! `connections` tasks each own one connection and send the next request the moment the previous
+//! response has been read in full, for `warmup + duration`. Only requests sent and answered inside
+//! the measured window count toward throughput and latency; errors and non-2xx answers count over
+//! the whole run, warm-up included, because a benchmark with errors measures the wrong thing.
+//!
+//! Request `i` (counted over all connections) carries cookie `i % cookies.len()`, so every session
+//! is used evenly whatever the connection count. One request in `sample_every` has its body checked
+//! for that cookie's expected text (the user's name), so a server that mixes up sessions shows.
+
+use crate::client::{self, Connection, Origin};
+use crate::stats::{self, Latencies, Summary};
+use anyhow::{Context as _, Result};
+use hyper::Uri;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// How long one request may take before it counts as an error (and its connection is replaced).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The page to request (loopback only).
+    pub url: Url,
+    /// Concurrent keep-alive connections.
+    pub connections: usize,
+    /// The measured window.
+    pub duration: Duration,
+    /// Load before the measured window, not counted.
+    pub warmup: Duration,
+    /// `Cookie` header values; empty sends none.
+    pub cookies: Vec<String>,
+    /// Text each cookie's page must contain (same order as `cookies`); empty checks nothing.
+    pub expected: Vec<String>,
+    /// Check one response body in this many.
+    pub sample_every: u64,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// The URL requested.
+    pub url: String,
+    /// Connections used.
+    pub connections: usize,
+    /// Length of the measured window, seconds.
+    pub seconds: f64,
+    /// Warm-up before it, seconds.
+    pub warmup_seconds: f64,
+    /// Requests answered inside the measured window.
+    pub requests: u64,
+    /// `requests / seconds`.
+    pub requests_per_second: f64,
+    /// Latency of the measured requests.
+    pub latency: Summary,
+    /// Mean response body size over the measured requests, bytes.
+    pub mean_body_bytes: f64,
+    /// Non-2xx answers over the whole run.
+    pub non_2xx: u64,
+    /// Failed requests (connection errors, timeouts) over the whole run.
+    pub errors: u64,
+    /// Response bodies checked for the expected text.
+    pub checked: u64,
+    /// Checked bodies that lacked their cookie's expected text.
+    pub wrong_user: u64,
+    /// The first error or wrong answer seen, for the reader.
+    pub first_problem: Option<String>,
+    /// CPU seconds the generator itself used (so its share of the machine is known).
+    pub generator_cpu_seconds: f64,
+}
+
+/// Shared, read-only run parameters and the global request counter.
+struct Plan {
+    origin: Origin,
+    target: Uri,
+    cookies: Vec<String>,
+    expected: Vec<String>,
+    sample_every: u64,
+    next_request: AtomicU64,
+    measure_from: Instant,
+    stop_at: Instant,
+}
+
+/// One connection's tallies.
+struct Tally {
+    latencies: Latencies,
+    requests: u64,
+    body_bytes: u64,
+    non_2xx: u64,
+    errors: u64,
+    checked: u64,
+    wrong_user: u64,
+    first_problem: Option<String>,
+}
+
+impl Tally {
+    fn problem(&mut self, text: impl FnOnce() -> String) {
+        if self.first_problem.is_none() {
+            self.first_problem = Some(text());
+        }
+    }
+}
+
+/// Runs the load and reports it. Must be called on a multi-threaded Tokio runtime to use more
+/// than one core.
+pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
+    anyhow::ensure!(config.connections > 0, "need at least one connection");
+    anyhow::ensure!(
+        config.expected.is_empty() || config.expected.len() == config.cookies.len(),
+        "{} expected texts for {} cookies",
+        config.expected.len(),
+        config.cookies.len()
+    );
+    let origin = Origin::of(&config.url)?;
+    let cpu_before = stats::own_cpu_seconds()?;
+    // Connect everything before the clock starts, so connection setup is not measured.
+    let mut connections = Vec::with_capacity(config.connections);
+    for _ in 0..config.connections {
+        connections.push(Connection::open(origin.addr).await?);
+    }
+    let start = Instant::now();
+    let plan = Arc::new(Plan {
+        target: client::target(&config.url)?,
+        origin,
+        cookies: config.cookies.clone(),
+        expected: config.expected.clone(),
+        sample_every: config.sample_every.max(1),
+        next_request: AtomicU64::new(0),
+        measure_from: start + config.warmup,
+        stop_at: start + config.warmup + config.duration,
+    });
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|connection| tokio::spawn(drive(Arc::clone(&plan), connection)))
+        .collect();
+    let mut total = Tally {
+        latencies: Latencies::new()?,
+        requests: 0,
+        body_bytes: 0,
+        non_2xx: 0,
+        errors: 0,
+        checked: 0,
+        wrong_user: 0,
+        first_problem: None,
+    };
+    for task in tasks {
+        let tally = task.await.context("a load task panicked")??;
+        total.latencies.merge(&tally.latencies)?;
+        total.requests += tally.requests;
+        total.body_bytes += tally.body_bytes;
+        total.non_2xx += tally.non_2xx;
+        total.errors += tally.errors;
+        total.checked += tally.checked;
+        total.wrong_user += tally.wrong_user;
+        if total.first_problem.is_none() {
+            total.first_problem = tally.first_problem;
+        }
+    }
+    let seconds = config.duration.as_secs_f64();
+    Ok(LoadReport {
+        url: config.url.to_string(),
+        connections: config.connections,
+        seconds,
+        warmup_seconds: config.warmup.as_secs_f64(),
+        requests: total.requests,
+        requests_per_second: total.requests as f64 / seconds,
+        latency: total.latencies.summary(),
+        mean_body_bytes: if total.requests == 0 {
+            0.0
+        } else {
+            total.body_bytes as f64 / total.requests as f64
+        },
+        non_2xx: total.non_2xx,
+        errors: total.errors,
+        checked: total.checked,
+        wrong_user: total.wrong_user,
+        first_problem: total.first_problem,
+        generator_cpu_seconds: stats::own_cpu_seconds()? - cpu_before,
+    })
+}
+
+/// One connection's closed loop, until the stop time.
+async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<Tally> {
+    let mut tally = Tally {
+        latencies: Latencies::new()?,
+        requests: 0,
+        body_bytes: 0,
+        non_2xx: 0,
+        errors: 0,
+        checked: 0,
+        wrong_user: 0,
+        first_problem: None,
+    };
+    loop {
+        let sent = Instant::now();
+        if sent >= plan.stop_at {
+            return Ok(tally);
+        }
+        let index = plan.next_request.fetch_add(1, Ordering::Relaxed);
+        let cookie_index = match plan.cookies.len() {
+            0 => None,
+            n => usize::try_from(index % n as u64).ok(),
+        };
+        let cookie = cookie_index.and_then(|i| plan.cookies.get(i));
+        let request = client::get(
+            &plan.origin,
+            plan.target.clone(),
+            cookie.map(String::as_str),
+        )?;
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, connection.send(request)).await;
+        let answered = Instant::now();
+        let (parts, body) = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
+                tally.errors += 1;
+                tally.problem(|| format!("request failed: {err:#}"));
+                match reconnect(&plan).await {
+                    Some(fresh) => connection = fresh,
+                    None => return Ok(tally),
+                }
+                continue;
+            }
+            Err(_) => {
+                tally.errors += 1;
+                tally.problem(|| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()));
+                match reconnect(&plan).await {
+                    Some(fresh) => connection = fresh,
+                    None => return Ok(tally),
+                }
+                continue;
+            }
+        };
+        if !parts.status.is_success() {
+            tally.non_2xx += 1;
+            tally.problem(|| format!("status {}", parts.status));
+        }
+        if sent < plan.measure_from || answered > plan.stop_at {
+            continue;
+        }
+        tally.latencies.record(answered - sent);
+        tally.requests += 1;
+        tally.body_bytes += body.len() as u64;
+        if index.is_multiple_of(plan.sample_every)
+            && let Some(expected) = cookie_index.and_then(|i| plan.expected.get(i))
+        {
+            tally.checked += 1;
+            let page = String::from_utf8_lossy(&body);
+            if !page.contains(expected.as_str()) {
+                tally.wrong_user += 1;
+                tally.problem(|| {
+                    format!("the page for cookie #{cookie_index:?} lacks {expected:?}")
+                });
+            }
+        }
+    }
+}
+
+/// A new connection after a failed one, retried every 50 ms until the run's stop time (`None`).
+async fn reconnect(plan: &Plan) -> Option<Connection> {
+    while Instant::now() < plan.stop_at {
+        match Connection::open(plan.origin.addr).await {
+            Ok(connection) => return Some(connection),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    None
+}
