@@ -6,24 +6,19 @@ use openidconnect::core::{CoreIdTokenClaims, CoreUserInfoClaims};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Who logged in, from the verified ID token merged with userinfo. Stored server-side.
+/// Who logged in, from the verified ID token merged with userinfo. Stored server-side, so it
+/// keeps each fact once: the profile fields are read from `claims` rather than copied.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthenticatedUser {
-    /// The provider's stable subject identifier (`sub`).
-    pub subject: String,
-    /// Display name: `name`, else `nickname`, else `preferred_username`, else `email`, else `sub`.
-    pub name: String,
-    /// The user's email, when the provider shares it.
-    pub email: Option<String>,
-    /// The user's picture URL, when the provider shares one.
-    pub picture: Option<String>,
     /// The user's claims (ID token merged with userinfo), for display. Holds no tokens.
     pub claims: Map<String, Value>,
     /// The raw ID token, kept only as `id_token_hint` for logout.
     pub id_token: Secret,
     /// When the access token expires (unix seconds), if the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_expires_at: Option<i64>,
     /// The refresh token, if the provider issued one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret>,
     /// When this login completed (unix seconds): the start of the absolute session lifetime.
     pub authenticated_at: i64,
@@ -51,23 +46,45 @@ impl AuthenticatedUser {
                 claims.insert(name, value);
             }
         }
-        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-        let subject = id_claims.subject().as_str().to_owned();
-        let name = ["name", "nickname", "preferred_username", "email"]
-            .iter()
-            .find_map(|claim| text(claim).filter(|value| !value.trim().is_empty()))
-            .unwrap_or_else(|| subject.clone());
+        // The verified subject, whatever userinfo said (its `sub` was checked equal anyway).
+        claims.insert(
+            "sub".to_owned(),
+            Value::String(id_claims.subject().as_str().to_owned()),
+        );
         Self {
-            email: text("email"),
-            picture: text("picture"),
-            name,
-            subject,
             claims,
             id_token,
             access_token_expires_at: expiry_from(access_token_expires_in),
             refresh_token,
             authenticated_at: chrono::Utc::now().timestamp(),
         }
+    }
+
+    /// The provider's stable subject identifier (`sub`).
+    pub fn subject(&self) -> &str {
+        self.text("sub").unwrap_or_default()
+    }
+
+    /// Display name: `name`, else `nickname`, else `preferred_username`, else `email`, else `sub`.
+    pub fn name(&self) -> &str {
+        ["name", "nickname", "preferred_username", "email"]
+            .into_iter()
+            .find_map(|claim| self.text(claim).filter(|value| !value.trim().is_empty()))
+            .unwrap_or_else(|| self.subject())
+    }
+
+    /// The user's email, when the provider shares it.
+    pub fn email(&self) -> Option<&str> {
+        self.text("email")
+    }
+
+    /// The user's picture URL, when the provider shares one.
+    pub fn picture(&self) -> Option<&str> {
+        self.text("picture")
+    }
+
+    fn text(&self, claim: &str) -> Option<&str> {
+        self.claims.get(claim).and_then(Value::as_str)
     }
 
     /// The claims as indented JSON, as the quickstart shows them.

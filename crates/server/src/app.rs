@@ -74,7 +74,8 @@ pub fn app(state: AppState, config: &Config) -> Router {
             TraceLayer::new_for_http()
                 // Path only: the query of /callback carries the authorization code.
                 .make_span_with(|request: &Request<_>| {
-                    tracing::info_span!(
+                    // Debug: spans cost on every request even when nothing is logged in them.
+                    tracing::debug_span!(
                         "request",
                         method = %request.method(),
                         path = %request.uri().path(),

@@ -18,7 +18,10 @@ async fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // tower-sessions opens an info span per session load; at the default level only its
+            // warnings are worth their cost.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_sessions_core=warn")),
         )
         .init();
 

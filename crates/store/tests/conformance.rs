@@ -113,10 +113,9 @@ async fn create_never_overwrites_on_id_collision(store: SessionBackend) {
         store.load(&first.id).await.unwrap().unwrap().data["value"],
         "first"
     );
-    assert_eq!(
-        store.load(&second.id).await.unwrap().unwrap().data["value"],
-        "second"
-    );
+    let loaded = store.load(&second.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data["value"], "second");
+    assert_eq!(loaded.id, second.id, "the record carries its new ID");
 }
 
 async fn expired_sessions_do_not_load(store: SessionBackend) {

@@ -36,7 +36,7 @@ pub(crate) async fn callback(
         }
     };
     session::log_in(&session, &user).await?;
-    tracing::info!(subject = %user.subject, "user logged in");
+    tracing::info!(subject = %user.subject(), "user logged in");
     Ok(super::found(&return_to))
 }
 
