@@ -5,6 +5,10 @@ use sesame_server::{Config, prepare};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+/// See the workspace Cargo.toml: allocation is a large share of a page view's cost.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // `./.env` fills in only what the real environment lacks (the real env wins). Only the

@@ -24,9 +24,17 @@ pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), Stor
         // WAL lets readers proceed while a writer commits: page views never wait on a login.
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(2));
+        .busy_timeout(Duration::from_secs(2))
+        // 512 KiB of page cache per connection (SQLite's default is 2 MiB): session lookups are
+        // by primary key, and the OS page cache holds the file anyway.
+        .pragma("cache_size", "-512");
     let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+        // Each connection is a worker thread with its own page cache: more than a few buy no
+        // throughput on a small machine (SQLite has one writer anyway) and cost memory.
+        .max_connections(4)
+        // sqlx pings every connection on acquire by default: a thread round trip per page view
+        // for a local file that cannot have gone away.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(2))
         .connect_with(options)
         .await
