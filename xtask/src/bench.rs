@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 
 use crate::bins::{App, Bins, CLIENT_ID, CLIENT_SECRET};
 use crate::flags::{Bench, Store};
-use crate::process::{ChildGuard, Output, find_program, free_ports};
+use crate::process::{ChildGuard, Output, find_program, free_ports, start_redis};
 use crate::{Result, cargo, project_root, random_hex, target_dir};
 
 /// The shape of a run: `--quick` shrinks every count and window.
@@ -786,26 +786,6 @@ fn page_size(base: &str, cookies: &Path, expected: &Path) -> Result<u64> {
         "GET / with the first login's cookie: {status}, and the page lacks {name:?}"
     );
     Ok(page.len() as u64)
-}
-
-/// A private `redis-server` on `port` (no persistence), ready for `PING`.
-fn start_redis(dir: &Path, port: u16) -> Result<ChildGuard> {
-    let mut command = Command::new("redis-server");
-    command.current_dir(dir).args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-    ]);
-    let mut redis = ChildGuard::spawn("redis", command, Output::File(dir.join("redis.log")))?;
-    redis.wait_redis(SocketAddr::from(([127, 0, 0, 1], port)))?;
-    Ok(redis)
 }
 
 // ---- what the stores hold ----

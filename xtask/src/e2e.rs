@@ -7,9 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use reqwest::Url;
 
@@ -19,7 +17,7 @@ use crate::html;
 use crate::http::{
     Browser, Hop, Journal, expect_param, expect_url, expect_url_prefix, param, required_param,
 };
-use crate::process::{ChildGuard, Output, find_program, free_ports};
+use crate::process::{ChildGuard, Output, find_program, free_ports, start_redis};
 use crate::{Result, browser, fresh_dir, random_hex, webdriver};
 
 /// One end-to-end check, run once for every store it applies to.
@@ -229,26 +227,6 @@ impl Stack {
             );
         }
     }
-}
-
-/// Starts a private `redis-server` on `port` (no persistence) and waits for `PING`.
-fn start_redis(dir: &Path, port: u16) -> Result<ChildGuard> {
-    let mut command = Command::new("redis-server");
-    command.current_dir(dir).args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-    ]);
-    let mut redis = ChildGuard::spawn("redis", command, Output::File(dir.join("redis.log")))?;
-    redis.wait_redis(SocketAddr::from(([127, 0, 0, 1], port)))?;
-    Ok(redis)
 }
 
 /// Starts a sesame instance logging to `<dir>/<name>.log` and waits for `/healthz`.

@@ -265,3 +265,24 @@ fn redis_pong(addr: SocketAddr) -> bool {
     let mut reply = [0u8; 7];
     stream.read_exact(&mut reply).is_ok() && reply == *b"+PONG\r\n"
 }
+
+/// Starts a private `redis-server` on `port` (no persistence, logging to `dir/redis.log`) and
+/// waits for `PING`. Never the machine's own Redis: tests and benchmarks stay hermetic.
+pub fn start_redis(dir: &Path, port: u16) -> Result<ChildGuard> {
+    let mut command = Command::new("redis-server");
+    command.current_dir(dir).args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]);
+    let mut redis = ChildGuard::spawn("redis", command, Output::File(dir.join("redis.log")))?;
+    redis.wait_redis(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    Ok(redis)
+}
