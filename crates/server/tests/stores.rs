@@ -305,3 +305,72 @@ async fn redis_keys_live_in_the_configured_database_and_expire() {
         "the key expires with the session's idle timeout (1h), TTL {ttl}"
     );
 }
+
+/// Kills the child process when dropped, so a failing assertion never leaves it running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `rediss://` works over rustls (on ring, the one crypto backend in the tree), verifying the
+/// server's certificate: the real binary logs a user in against a TLS-only redis-server whose CA
+/// it is told about through SSL_CERT_FILE, and refuses to start, naming REDIS_URL, without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_works_with_rustls_and_verifies_the_certificate() {
+    let redis = sesame_testkit::RedisServer::start_tls();
+    let ca = redis.ca_certificate().unwrap();
+    let (idp, _) = sesame_mock_idp::spawn_for_tests(MockIdpConfig::default())
+        .await
+        .unwrap();
+    let dir = sesame_testkit::TempDir::new("rediss");
+    let port = sesame_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let sesame = |with_ca: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"));
+        command
+            .current_dir(dir.path())
+            .env_clear()
+            .env("OIDC_ISSUER", idp.issuer())
+            .env("AUTH0_CLIENT_ID", "sesame")
+            .env("AUTH0_CLIENT_SECRET", "sesame-secret")
+            .env("APP_SECRET_KEY", common::APP_SECRET_KEY)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("APP_BASE_URL", &base)
+            .env("SESSION_STORE", "redis")
+            .env("REDIS_URL", redis.url(0));
+        if with_ca {
+            command.env("SSL_CERT_FILE", &ca);
+        }
+        command
+    };
+
+    let refused = sesame(false).output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("REDIS_URL") && stderr.contains("Certificate"),
+        "an untrusted certificate is refused, naming REDIS_URL: {stderr}"
+    );
+
+    let _app = KillOnDrop(
+        sesame(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let app = TestApp::attach(&base, idp).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    app.login_as("alice").await;
+    assert!(app.home().await.1.contains("Welcome Alice!"));
+    assert_eq!(
+        redis.cli(0, &["DBSIZE"]),
+        "1",
+        "the session is in the TLS Redis"
+    );
+}

@@ -21,6 +21,88 @@ pub fn free_port() -> u16 {
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Present for a TLS-only server: its certificates.
+    tls: Option<TlsFiles>,
+}
+
+/// A throwaway CA and a server certificate for `localhost`/127.0.0.1 signed by it.
+struct TlsFiles {
+    dir: TempDir,
+}
+
+impl TlsFiles {
+    /// Makes them with the `openssl` command line tool.
+    fn generate() -> Self {
+        let dir = TempDir::new("redis-tls");
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .unwrap_or_else(|err| {
+                    panic!("cannot run openssl ({err}): install it with `apt-get install openssl`")
+                });
+            assert!(
+                output.status.success(),
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        std::fs::write(
+            dir.path().join("san.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap_or_else(|err| panic!("cannot write san.cnf: {err}"));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Sesame test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "redis.key",
+            "-out",
+            "redis.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "redis.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+            "-out",
+            "redis.crt",
+        ]);
+        Self { dir }
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.path().join(file).display().to_string()
+    }
 }
 
 impl RedisServer {
@@ -29,14 +111,36 @@ impl RedisServer {
         let mut server = Self {
             port: free_port(),
             child: None,
+            tls: None,
         };
         server.restart();
         server
     }
 
-    /// `redis://127.0.0.1:{port}/{db}`.
+    /// Starts one that speaks only TLS, with a certificate from a throwaway CA (see
+    /// [`Self::ca_certificate`]); needs the `openssl` command line tool.
+    pub fn start_tls() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+            tls: Some(TlsFiles::generate()),
+        };
+        server.restart();
+        server
+    }
+
+    /// The CA certificate (PEM file) that signed a TLS server's certificate.
+    pub fn ca_certificate(&self) -> Option<String> {
+        self.tls.as_ref().map(|tls| tls.path("ca.crt"))
+    }
+
+    /// `redis://127.0.0.1:{port}/{db}`, or `rediss://localhost:{port}/{db}` for a TLS server
+    /// (its certificate names localhost).
     pub fn url(&self, db: u8) -> String {
-        format!("redis://127.0.0.1:{}/{db}", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}/{db}", self.port),
+            Some(_) => format!("rediss://localhost:{}/{db}", self.port),
+        }
     }
 
     /// The port it listens on.
@@ -77,8 +181,17 @@ impl RedisServer {
     /// Starts it again on the same port, empty (it keeps nothing on disk).
     pub fn restart(&mut self) {
         self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new("redis-server");
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args(["--tls-cert-file", &tls.path("redis.crt")])
+                .args(["--tls-key-file", &tls.path("redis.key")])
+                .args(["--tls-ca-cert-file", &tls.path("ca.crt")])
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let child = command
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -92,8 +205,9 @@ impl RedisServer {
         self.wait_until_ready();
     }
 
-    /// Runs one command over a raw connection and returns the first reply line, e.g.
-    /// `command(&["DBSIZE"])` → `":3"`. Enough for tests to look inside.
+    /// Runs one command over a raw plaintext connection and returns the first reply line, e.g.
+    /// `command(&["DBSIZE"])` → `":3"`. Enough for tests to look inside; for a TLS server use
+    /// [`Self::cli`].
     pub fn command(&self, args: &[&str]) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))
             .unwrap_or_else(|err| panic!("cannot connect to test redis: {err}"));
@@ -114,7 +228,11 @@ impl RedisServer {
     /// Runs `redis-cli -n {db} args...` against this server and returns its output, trimmed.
     /// For reading replies that are more than a line (INFO, KEYS).
     pub fn cli(&self, db: u8, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
+        let mut command = Command::new("redis-cli");
+        if let Some(tls) = &self.tls {
+            command.args(["--tls", "--cacert", &tls.path("ca.crt")]);
+        }
+        let output = command
             .args(["-p", &self.port.to_string(), "-n", &db.to_string()])
             .args(args)
             .output()
@@ -129,9 +247,18 @@ impl RedisServer {
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.command(&["PING"]) == "+PONG"
-            {
+            let answered = match self.tls {
+                None => {
+                    TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                        && self.command(&["PING"]) == "+PONG"
+                }
+                // The raw protocol helper speaks no TLS; redis-cli does.
+                Some(_) => {
+                    TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                        && self.cli(0, &["PING"]) == "PONG"
+                }
+            };
+            if answered {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));

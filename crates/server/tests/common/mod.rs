@@ -158,6 +158,42 @@ pub fn location(response: &Response) -> String {
 }
 
 impl TestApp {
+    /// A client for an app already running elsewhere (a real `sesame` process) at `base`, with
+    /// the IdP it uses; waits until its `/healthz` answers. [`Self::restart`] and
+    /// [`Self::second_instance`] are not for such apps.
+    pub async fn attach(base: &str, idp: MockIdp) -> TestApp {
+        let base = Url::parse(base).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reqwest::get(base.join("/healthz").unwrap()).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{base} did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let env: HashMap<&str, String> = [
+            ("OIDC_ISSUER", idp.issuer().to_owned()),
+            ("AUTH0_CLIENT_ID", "sesame".to_owned()),
+            ("AUTH0_CLIENT_SECRET", "sesame-secret".to_owned()),
+            ("APP_SECRET_KEY", APP_SECRET_KEY.to_owned()),
+            ("APP_BASE_URL", base.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            issuer: Url::parse(idp.issuer()).unwrap(),
+            base,
+            idp,
+            client: client_with(jar.clone()),
+            jar,
+            config,
+            backing: Backing::new(StoreKind::Memory),
+            server: tokio::spawn(async {}),
+        }
+    }
+
     /// Stops this app and starts a new one on the same port, store and config: what a deploy
     /// or a crash does. The client gets fresh connections (the old ones died with the app).
     pub async fn restart(&mut self) {
