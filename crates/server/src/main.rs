@@ -21,12 +21,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            // tower-sessions opens an info span per session load; at the default level only its
-            // warnings are worth their cost.
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_sessions_core=warn")),
-        )
+        .with_env_filter(log_filter())
         .init();
 
     let config = match Config::from_env() {
@@ -69,6 +64,25 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `RUST_LOG` (default `info`), with tower-sessions held to warnings unless `RUST_LOG` names
+/// it: it opens info-level spans on every request and every session load, which cost on the
+/// hot path even though nothing is logged in them.
+fn log_filter() -> EnvFilter {
+    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let mut filter = EnvFilter::try_new(&wanted).unwrap_or_else(|err| {
+        eprintln!("sesame: RUST_LOG `{wanted}` is not a valid filter ({err}); using info");
+        EnvFilter::new("info")
+    });
+    if !wanted.contains("tower_sessions") {
+        for quiet in ["tower_sessions=warn", "tower_sessions_core=warn"] {
+            if let Ok(directive) = quiet.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
+    filter
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop` and xtask send).
