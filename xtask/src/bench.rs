@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use crate::bins::{App, Bins, CLIENT_ID, CLIENT_SECRET};
 use crate::flags::{Bench, Store};
 use crate::process::{ChildGuard, Output, find_program, free_ports, start_redis};
-use crate::{Result, cargo, project_root, random_hex, target_dir};
+use crate::{Result, cargo, project_root, target_dir};
 
 /// The shape of a run: `--quick` shrinks every count and window.
 struct Plan {
@@ -325,16 +325,7 @@ fn bench_store(ctx: &Context, store: Store) -> Result<Value> {
     fs::create_dir_all(&dir)?;
     let [redis_port, app_port] = ports::<2>()?;
     let base = format!("http://127.0.0.1:{app_port}");
-    let mut app = App {
-        issuer: ctx.issuer.clone(),
-        base_url: base.clone(),
-        port: app_port,
-        secret_key: random_hex(32)?,
-        store,
-        redis_url: None,
-        database_url: None,
-        colour: false,
-    };
+    let mut app = App::local(&ctx.issuer, app_port, store)?;
     let redis_addr = SocketAddr::from(([127, 0, 0, 1], redis_port));
     let db = dir.join("sesame.db");
     let mut redis = None;

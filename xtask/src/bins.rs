@@ -61,6 +61,21 @@ pub struct App {
 }
 
 impl App {
+    /// A local instance on 127.0.0.1:`port` in front of `issuer`, with a fresh random secret key
+    /// and logs without colour; the store's URL is left for the caller to fill in.
+    pub fn local(issuer: &str, port: u16, store: Store) -> crate::Result<Self> {
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            base_url: format!("http://127.0.0.1:{port}"),
+            port,
+            secret_key: crate::random_hex(32)?,
+            store,
+            redis_url: None,
+            database_url: None,
+            colour: false,
+        })
+    }
+
     /// A command starting `sesame` (binary `bin`) in `cwd` with exactly this configuration.
     pub fn command(&self, bin: &Path, cwd: &Path) -> Command {
         let mut command = clean_command(bin, cwd);

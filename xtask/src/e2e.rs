@@ -18,7 +18,7 @@ use crate::http::{
     Browser, Hop, Journal, expect_param, expect_url, expect_url_prefix, param, required_param,
 };
 use crate::process::{ChildGuard, Output, find_program, free_ports, start_redis};
-use crate::{Result, browser, fresh_dir, random_hex, webdriver};
+use crate::{Result, browser, fresh_dir, webdriver};
 
 /// One end-to-end check, run once for every store it applies to.
 struct Scenario {
@@ -164,16 +164,7 @@ impl Stack {
         };
         let idp = format!("http://127.0.0.1:{idp_port}");
         let base = format!("http://127.0.0.1:{app_port}");
-        let mut app = App {
-            issuer: idp.clone(),
-            base_url: base.clone(),
-            port: app_port,
-            secret_key: random_hex(32)?,
-            store,
-            redis_url: None,
-            database_url: None,
-            colour: false,
-        };
+        let mut app = App::local(&idp, app_port, store)?;
         let mut services = Vec::new();
         match store {
             Store::Memory => {}

@@ -99,6 +99,35 @@ struct Tally {
 }
 
 impl Tally {
+    /// Nothing counted yet.
+    fn empty() -> Result<Self> {
+        Ok(Self {
+            latencies: Latencies::new()?,
+            requests: 0,
+            body_bytes: 0,
+            non_2xx: 0,
+            errors: 0,
+            checked: 0,
+            wrong_user: 0,
+            first_problem: None,
+        })
+    }
+
+    /// Adds one connection's counts to these.
+    fn add(&mut self, other: Tally) -> Result<()> {
+        self.latencies.merge(&other.latencies)?;
+        self.requests += other.requests;
+        self.body_bytes += other.body_bytes;
+        self.non_2xx += other.non_2xx;
+        self.errors += other.errors;
+        self.checked += other.checked;
+        self.wrong_user += other.wrong_user;
+        if self.first_problem.is_none() {
+            self.first_problem = other.first_problem;
+        }
+        Ok(())
+    }
+
     fn problem(&mut self, text: impl FnOnce() -> String) {
         if self.first_problem.is_none() {
             self.first_problem = Some(text());
@@ -138,28 +167,9 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
         .into_iter()
         .map(|connection| tokio::spawn(drive(Arc::clone(&plan), connection)))
         .collect();
-    let mut total = Tally {
-        latencies: Latencies::new()?,
-        requests: 0,
-        body_bytes: 0,
-        non_2xx: 0,
-        errors: 0,
-        checked: 0,
-        wrong_user: 0,
-        first_problem: None,
-    };
+    let mut total = Tally::empty()?;
     for task in tasks {
-        let tally = task.await.context("a load task panicked")??;
-        total.latencies.merge(&tally.latencies)?;
-        total.requests += tally.requests;
-        total.body_bytes += tally.body_bytes;
-        total.non_2xx += tally.non_2xx;
-        total.errors += tally.errors;
-        total.checked += tally.checked;
-        total.wrong_user += tally.wrong_user;
-        if total.first_problem.is_none() {
-            total.first_problem = tally.first_problem;
-        }
+        total.add(task.await.context("a load task panicked")??)?;
     }
     let seconds = config.duration.as_secs_f64();
     Ok(LoadReport {
@@ -186,16 +196,7 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
 
 /// One connection's closed loop, until the stop time.
 async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<Tally> {
-    let mut tally = Tally {
-        latencies: Latencies::new()?,
-        requests: 0,
-        body_bytes: 0,
-        non_2xx: 0,
-        errors: 0,
-        checked: 0,
-        wrong_user: 0,
-        first_problem: None,
-    };
+    let mut tally = Tally::empty()?;
     loop {
         let sent = Instant::now();
         if sent >= plan.stop_at {
