@@ -9,27 +9,60 @@ use tower_sessions_redis_store::RedisStore;
 use tower_sessions_redis_store::fred::clients::Pool as RedisPool;
 use tower_sessions_sqlx_store::SqliteStore;
 
-/// How to open the store: the parsed `SESSION_STORE`, `REDIS_URL` and `DATABASE_URL`.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// Which backend.
-    pub kind: StoreKind,
-    /// Used when `kind` is Redis.
-    pub redis_url: String,
-    /// Used when `kind` is SQLite.
-    pub database_url: String,
-    /// Upper bound for one store operation, so an outage turns into a quick error page
-    /// instead of a hung request.
-    pub operation_timeout: Duration,
+/// How to open the store: one variant per backend, each with what that backend needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In-process memory.
+    Memory,
+    /// A Redis server (`redis://`, `rediss://` for TLS; the database number is honoured).
+    Redis {
+        /// The server's URL.
+        url: String,
+        /// Upper bound for one store operation, so an outage turns into a quick error page
+        /// instead of a hung request.
+        operation_timeout: Duration,
+    },
+    /// A SQLite file (`sqlite://path?mode=rwc`), created and migrated when opened.
+    Sqlite {
+        /// The database URL.
+        url: String,
+    },
 }
 
 impl Default for StoreConfig {
+    /// Memory: the store that needs nothing outside the process.
     fn default() -> Self {
-        Self {
-            kind: StoreKind::Memory,
-            redis_url: "redis://127.0.0.1:6379".to_owned(),
-            database_url: "sqlite://sesame.db?mode=rwc".to_owned(),
-            operation_timeout: Duration::from_millis(1500),
+        Self::Memory
+    }
+}
+
+impl StoreConfig {
+    /// The Redis URL used when none is configured.
+    pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+    /// The SQLite URL used when none is configured.
+    pub const DEFAULT_SQLITE_URL: &str = "sqlite://sesame.db?mode=rwc";
+    /// How long one Redis operation may take unless configured otherwise.
+    pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+
+    /// Redis at `url`, with the default operation timeout.
+    pub fn redis(url: impl Into<String>) -> Self {
+        Self::Redis {
+            url: url.into(),
+            operation_timeout: Self::DEFAULT_OPERATION_TIMEOUT,
+        }
+    }
+
+    /// SQLite at `url`.
+    pub fn sqlite(url: impl Into<String>) -> Self {
+        Self::Sqlite { url: url.into() }
+    }
+
+    /// The backend this configures.
+    pub fn kind(&self) -> StoreKind {
+        match self {
+            Self::Memory => StoreKind::Memory,
+            Self::Redis { .. } => StoreKind::Redis,
+            Self::Sqlite { .. } => StoreKind::Sqlite,
         }
     }
 }
@@ -46,17 +79,19 @@ pub enum SessionBackend {
 }
 
 impl SessionBackend {
-    /// Opens (and for SQLite creates and migrates) the configured store, failing with a
-    /// message that names the variable to fix.
+    /// Opens (and for SQLite creates and migrates) the configured store.
     pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
-        match config.kind {
-            StoreKind::Memory => Ok(Self::Memory(MemoryStore::with_sweeper())),
-            StoreKind::Redis => {
-                let pool = redis::connect(&config.redis_url, config.operation_timeout).await?;
+        match config {
+            StoreConfig::Memory => Ok(Self::Memory(MemoryStore::with_sweeper())),
+            StoreConfig::Redis {
+                url,
+                operation_timeout,
+            } => {
+                let pool = redis::connect(url, *operation_timeout).await?;
                 Ok(Self::Redis(RedisStore::new(pool.clone()), pool))
             }
-            StoreKind::Sqlite => {
-                let (store, pool) = sqlite::connect(&config.database_url).await?;
+            StoreConfig::Sqlite { url } => {
+                let (store, pool) = sqlite::connect(url).await?;
                 Ok(Self::Sqlite(store, pool))
             }
         }

@@ -1,24 +1,25 @@
 //! The one error type of this crate, backend-neutral.
 
-/// Why a store could not be opened or answered.
+/// Why a store could not be opened or answered. Messages name the URL, never a variable: where
+/// the URL came from is the caller's business.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// `REDIS_URL` is not a valid Redis URL.
-    #[error("REDIS_URL is invalid: {0}")]
+    /// The URL is not a valid Redis URL.
+    #[error("not a valid Redis URL: {0}")]
     InvalidRedisUrl(String),
     /// Redis did not answer at startup.
-    #[error("cannot reach Redis at REDIS_URL ({url}): {reason}")]
+    #[error("cannot reach Redis at {url}: {reason}")]
     RedisUnreachable {
         /// The URL, with any password removed.
         url: String,
         /// Why.
         reason: String,
     },
-    /// `DATABASE_URL` is not a valid SQLite URL.
-    #[error("DATABASE_URL is invalid: {0}")]
+    /// The URL is not a valid SQLite URL.
+    #[error("not a valid SQLite URL: {0}")]
     InvalidDatabaseUrl(String),
     /// The SQLite file could not be opened, created or migrated.
-    #[error("cannot open the SQLite database at DATABASE_URL ({url}): {reason}")]
+    #[error("cannot open the SQLite database at {url}: {reason}")]
     SqliteUnavailable {
         /// The URL as configured.
         url: String,

@@ -20,21 +20,19 @@ struct Fixture {
 
 impl Fixture {
     async fn new(kind: StoreKind) -> Self {
-        let mut config = StoreConfig {
-            kind,
-            ..StoreConfig::default()
-        };
-        let (redis, dir) = match kind {
-            StoreKind::Memory => (None, None),
+        let (config, redis, dir) = match kind {
+            StoreKind::Memory => (StoreConfig::Memory, None, None),
             StoreKind::Redis => {
                 let redis = RedisServer::start();
-                config.redis_url = redis.url(3);
-                (Some(redis), None)
+                (StoreConfig::redis(redis.url(3)), Some(redis), None)
             }
             StoreKind::Sqlite => {
                 let dir = TempDir::new("conformance");
-                config.database_url = dir.sqlite_url("sessions.db");
-                (None, Some(dir))
+                (
+                    StoreConfig::sqlite(dir.sqlite_url("sessions.db")),
+                    None,
+                    Some(dir),
+                )
             }
         };
         let store = SessionBackend::connect(&config).await.unwrap();
