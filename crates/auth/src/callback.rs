@@ -1,7 +1,7 @@
 //! Completing a login: the callback checks, the code exchange, ID token verification, userinfo.
 
 use crate::provider::error_chain;
-use crate::{AuthError, AuthenticatedUser, PendingLogin, RelyingParty, Secret};
+use crate::{AuthError, AuthenticatedUser, PendingLogin, PendingLogins, RelyingParty, Secret};
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
     CoreGenderClaim, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
@@ -34,26 +34,47 @@ pub struct CallbackParams {
     pub iss: Option<String>,
 }
 
+/// A login that passed every check: who logged in, and where they wanted to land.
+#[derive(Debug)]
+pub struct CompletedLogin {
+    /// The verified user.
+    pub user: AuthenticatedUser,
+    /// The local path (and query) the login was started for, already sanitised.
+    pub return_to: String,
+}
+
 impl RelyingParty {
-    /// Checks a callback against the pending login this browser started and, if it holds,
-    /// exchanges the code and verifies everything the provider sends back.
+    /// Completes the login among `pending` whose `state` the callback echoes: checks the
+    /// callback, exchanges the code and verifies everything the provider sends back.
     ///
-    /// The caller must have removed `pending` from the session already: a pending login is
-    /// good for one attempt, whatever its outcome.
+    /// The matching pending login is removed from `pending` before anything else happens: it is
+    /// good for one attempt, whatever its outcome, so the caller must store `pending` back
+    /// whether this succeeds or not. Without a match this is [`AuthError::NoPendingLogin`] and
+    /// `pending` is unchanged.
     pub async fn complete_login(
         &self,
-        pending: PendingLogin,
+        pending: &mut PendingLogins,
         params: &CallbackParams,
-    ) -> Result<AuthenticatedUser, AuthError> {
-        // Check state before looking at anything else the provider said: an unsolicited
+    ) -> Result<CompletedLogin, AuthError> {
+        // Match state before looking at anything else the provider said: an unsolicited
         // callback (login CSRF) must not even get its error text shown as ours.
-        let state_matches = params
+        let pending = params
             .state
             .as_deref()
-            .is_some_and(|state| pending.matches_state(state));
-        if !state_matches {
-            return Err(AuthError::StateMismatch);
-        }
+            .and_then(|state| pending.take(state))
+            .ok_or(AuthError::NoPendingLogin)?;
+        let user = self.complete_pending(&pending, params).await?;
+        Ok(CompletedLogin {
+            user,
+            return_to: pending.return_to,
+        })
+    }
+
+    async fn complete_pending(
+        &self,
+        pending: &PendingLogin,
+        params: &CallbackParams,
+    ) -> Result<AuthenticatedUser, AuthError> {
         if let Some(iss) = &params.iss
             && iss != self.issuer.as_str()
         {
@@ -74,7 +95,7 @@ impl RelyingParty {
         }
         let code = params.code.as_deref().ok_or(AuthError::MissingCode)?;
 
-        let tokens = self.exchange_code(code, &pending).await?;
+        let tokens = self.exchange_code(code, pending).await?;
         let id_token = tokens.id_token().ok_or(AuthError::MissingIdToken)?;
         let claims = self
             .verify_id_token(id_token, tokens.access_token(), pending.nonce.expose())

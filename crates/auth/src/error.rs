@@ -47,10 +47,11 @@ pub enum AuthError {
     /// The callback has no `code` parameter.
     #[error("the callback has no authorization code")]
     MissingCode,
-    /// The callback's `state` is missing or is not the one this browser's login sent
-    /// (a forged or crossed callback: CSRF protection).
-    #[error("the callback's state does not match the pending login")]
-    StateMismatch,
+    /// The callback's `state` is missing or matches no login this browser started: a bookmark,
+    /// a replay, a forged or crossed callback (CSRF protection), or a login started in a browser
+    /// session that has since ended.
+    #[error("callback with no matching pending login")]
+    NoPendingLogin,
     /// The pending login is older than allowed.
     #[error("the pending login is too old")]
     LoginExpired,

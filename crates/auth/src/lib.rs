@@ -3,9 +3,11 @@
 //! The flow, in the order a login walks through it:
 //! 1. [`RelyingParty::discover`] reads the provider's discovery document and JWKS once at start.
 //! 2. [`RelyingParty::begin_login`] makes a [`PendingLogin`] (state, nonce, PKCE verifier) for the
-//!    caller to keep server-side, and the authorization URL to redirect the browser to.
-//! 3. [`RelyingParty::complete_login`] checks the callback against that pending login, exchanges
-//!    the code, verifies the ID token and reads userinfo, giving an [`AuthenticatedUser`].
+//!    caller to keep server-side among the browser's [`PendingLogins`], and the authorization URL
+//!    to redirect the browser to.
+//! 3. [`RelyingParty::complete_login`] finds the pending login the callback's `state` names,
+//!    exchanges the code, verifies the ID token and reads userinfo, giving a [`CompletedLogin`]:
+//!    the [`AuthenticatedUser`] and where to send them.
 //! 4. [`RelyingParty::logout_url`] says where to send the browser to end the provider's session.
 //!
 //! Every way this can fail is one documented variant of [`AuthError`].
@@ -23,9 +25,9 @@ mod secret;
 mod settings;
 mod user;
 
-pub use callback::CallbackParams;
+pub use callback::{CallbackParams, CompletedLogin};
 pub use error::AuthError;
-pub use login::{PendingLogin, sanitize_return_to};
+pub use login::{PendingLogin, PendingLogins, sanitize_return_to};
 pub use provider::RelyingParty;
 pub use secret::Secret;
 pub use settings::ProviderSettings;

@@ -29,6 +29,44 @@ impl PendingLogin {
     }
 }
 
+/// The logins one browser has started and not finished, one per tab, so that logging in from
+/// two tabs at once works. Stored as a plain JSON list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PendingLogins(Vec<PendingLogin>);
+
+impl PendingLogins {
+    /// How many are kept; the oldest goes first. Bounded so a script hammering `/login` cannot
+    /// grow one session without limit.
+    pub const MAX: usize = 4;
+
+    /// Adds a login started just now, dropping the oldest beyond [`Self::MAX`].
+    pub fn add(&mut self, pending: PendingLogin) {
+        self.0.push(pending);
+        if self.0.len() > Self::MAX {
+            let excess = self.0.len() - Self::MAX;
+            self.0.drain(..excess);
+        }
+    }
+
+    /// Whether no login is pending.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many logins are pending.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Removes and returns the login whose state is `state`: each is good for one callback, so a
+    /// replayed callback URL finds nothing.
+    pub(crate) fn take(&mut self, state: &str) -> Option<PendingLogin> {
+        let position = self.0.iter().position(|p| p.matches_state(state))?;
+        Some(self.0.remove(position))
+    }
+}
+
 impl RelyingParty {
     /// Starts a login: returns the provider's authorization URL and the pending login to keep.
     /// `return_to` is untrusted input; anything but a plain local path becomes `/`.
@@ -84,7 +122,33 @@ pub fn sanitize_return_to(candidate: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize_return_to;
+    use super::{PendingLogin, PendingLogins, Secret, sanitize_return_to};
+
+    fn pending(state: &str) -> PendingLogin {
+        PendingLogin {
+            state: Secret::new(state),
+            nonce: Secret::new("n"),
+            pkce_verifier: Secret::new("v"),
+            return_to: format!("/{state}"),
+            started_at: 0,
+        }
+    }
+
+    #[test]
+    fn pending_logins_keep_the_newest_and_give_each_out_once() {
+        let mut logins = PendingLogins::default();
+        for state in ["a", "b", "c", "d", "e"] {
+            logins.add(pending(state));
+        }
+        assert_eq!(logins.len(), PendingLogins::MAX);
+        assert!(logins.take("a").is_none(), "the oldest was dropped");
+        assert_eq!(logins.take("c").map(|p| p.return_to).as_deref(), Some("/c"));
+        assert!(logins.take("c").is_none(), "single use");
+        assert!(logins.take("").is_none());
+        assert_eq!(logins.len(), 3);
+        let json = serde_json::to_value(&logins).unwrap_or_default();
+        assert!(json.is_array(), "stored as a plain list: {json}");
+    }
 
     #[test]
     fn keeps_local_paths() {
