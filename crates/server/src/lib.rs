@@ -1,21 +1,22 @@
-//! Sesame's web server: the Auth0 Flask quickstart's four routes, done for real, on axum.
+//! The `sesame` binary's web app: the Auth0 Flask quickstart's pages (`/`, and the error
+//! pages), health checks and security headers, on top of the [`sesame_axum`] library, which
+//! does all of the login.
 //!
-//! [`app`] builds the router from an [`AppState`]; [`prepare`] makes that state from a
-//! [`Config`] (store connection, provider discovery), failing before any port is bound.
-//! Tests call both directly and serve on a port of their own.
+//! [`with_pages`] plugs this app's error page into a [`SesameBuilder`]; [`app`] builds the
+//! router from the built [`Sesame`]. Tests call both directly and serve on a port of their own.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
-pub mod config;
 mod error;
 mod routes;
-mod session;
-mod startup;
 mod templates;
 
-pub use app::{AppState, app};
-pub use config::{Config, ConfigErrors};
-pub use error::WebError;
-pub use session::SessionPolicy;
-pub use startup::{StartupError, prepare};
+pub use app::app;
+pub use error::PageError;
+use sesame_axum::SesameBuilder;
+
+/// The builder with this app's error page for refused logins and store outages.
+pub fn with_pages(builder: SesameBuilder) -> SesameBuilder {
+    builder.error_page(error::login_error_page)
+}

@@ -1,7 +1,7 @@
 //! `sesame`: the server binary. Configure with env vars or `.env` (see `.env.example`), then run
 //! `sesame`; it listens on `HOST:PORT` (default 0.0.0.0:3000).
 
-use sesame_server::{Config, prepare};
+use sesame_axum::{Env, SesameBuilder, vars};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -11,52 +11,50 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `./.env` fills in only what the real environment lacks (the real env wins). Only the
-    // working directory's: dotenvy::dotenv() would also search parent folders and pick up a
-    // stray file the operator never meant for this instance.
-    if let Err(err) = dotenvy::from_path(".env")
-        && !err.not_found()
-    {
-        eprintln!("sesame: cannot read .env: {err}");
-        return ExitCode::from(2);
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
-        .init();
-
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(errors) => {
-            for line in errors.0 {
-                eprintln!("sesame: {line}");
-            }
-            return ExitCode::from(2);
-        }
-    };
-    let router = match prepare(&config).await {
-        Ok(router) => router,
+    // The real environment, then `./.env` for what it lacks; read into a lookup of our own,
+    // never into the process environment.
+    let env = match Env::load() {
+        Ok(env) => env,
         Err(err) => {
             eprintln!("sesame: {err}");
             return ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter(env.get(vars::RUST_LOG)))
+        .init();
+
+    let builder = match SesameBuilder::from_lookup(|name| env.get(name)) {
+        Ok(builder) => builder,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("sesame: {error}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let sesame = match sesame_server::with_pages(builder).build().await {
+        Ok(sesame) => sesame,
+        Err(err) => {
+            eprintln!("sesame: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let listen = sesame.listen_addr();
+    let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,
         Err(err) => {
-            eprintln!(
-                "sesame: cannot listen on {} (HOST/PORT): {err}",
-                config.listen
-            );
+            eprintln!("sesame: cannot listen on {listen} (HOST/PORT): {err}");
             return ExitCode::from(2);
         }
     };
     tracing::info!(
-        address = %config.listen,
-        base_url = %config.base_url,
-        store = %config.store.kind,
+        address = %listen,
+        base_url = %sesame.base_url(),
+        store = %sesame.store_kind(),
         "sesame listening"
     );
-    if let Err(err) = axum::serve(listener, router)
+    if let Err(err) = axum::serve(listener, sesame_server::app(&sesame))
         .with_graceful_shutdown(shutdown_signal())
         .await
     {
@@ -69,8 +67,8 @@ async fn main() -> ExitCode {
 /// `RUST_LOG` (default `info`), with tower-sessions held to warnings unless `RUST_LOG` names
 /// it: it opens info-level spans on every request and every session load, which cost on the
 /// hot path even though nothing is logged in them.
-fn log_filter() -> EnvFilter {
-    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+fn log_filter(wanted: Option<String>) -> EnvFilter {
+    let wanted = wanted.unwrap_or_else(|| "info".to_owned());
     let mut filter = EnvFilter::try_new(&wanted).unwrap_or_else(|err| {
         eprintln!("sesame: RUST_LOG `{wanted}` is not a valid filter ({err}); using info");
         EnvFilter::new("info")

@@ -2,7 +2,8 @@
 //! embedded in the binary at build time, so a deployed `sesame` needs no files beside it.
 
 use minijinja::{Environment, Value, context};
-use sesame_auth::AuthenticatedUser;
+use serde_json::{Map, Value as Json};
+use sesame_axum::CurrentUser;
 use sha2::{Digest as _, Sha256};
 use std::sync::LazyLock;
 
@@ -22,19 +23,43 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// What the home page shows of a logged-in user.
+pub(crate) struct Profile<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) email: Option<&'a str>,
+    pub(crate) picture: Option<&'a str>,
+    pub(crate) claims: &'a Map<String, Json>,
+    pub(crate) authenticated_at: i64,
+}
+
+impl<'a> Profile<'a> {
+    pub(crate) fn of(user: &'a CurrentUser) -> Self {
+        Self {
+            name: user.name(),
+            subject: user.subject(),
+            email: user.email(),
+            picture: user.picture(),
+            claims: user.claims(),
+            authenticated_at: user.authenticated_at(),
+        }
+    }
+}
+
 /// The home page, for a guest (`None`) or a logged-in user.
-pub(crate) fn home(user: Option<&AuthenticatedUser>) -> Result<String, minijinja::Error> {
+pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Error> {
     let user = user.map(|user| {
         context! {
-            name => user.name(),
-            email => user.email(),
-            email_verified => user.claims.get("email_verified").and_then(serde_json::Value::as_bool),
-            picture => user.picture(),
-            initial => user.name().chars().next().map(|c| c.to_uppercase().to_string()),
-            hue => avatar_hue(user.subject()),
+            name => user.name,
+            email => user.email,
+            email_verified => user.claims.get("email_verified").and_then(Json::as_bool),
+            picture => user.picture,
+            initial => user.name.chars().next().map(|c| c.to_uppercase().to_string()),
+            hue => avatar_hue(user.subject),
             signed_in_at => chrono::DateTime::from_timestamp(user.authenticated_at, 0)
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
-            claims_pretty => user.claims_pretty(),
+            // The claims as indented JSON, as the quickstart shows them.
+            claims_pretty => serde_json::to_string_pretty(user.claims).unwrap_or_default(),
         }
     });
     TEMPLATES
@@ -68,9 +93,9 @@ pub(crate) fn error(
 mod tests {
     use super::*;
     use serde_json::json;
-    use sesame_auth::Secret;
 
-    fn alice(picture: Option<&str>) -> AuthenticatedUser {
+    /// Alice's claims, with a picture if given.
+    fn alice_claims(picture: Option<&str>) -> Map<String, Json> {
         let mut claims = json!({
             "sub": "mock|alice",
             "name": "Alice",
@@ -80,11 +105,17 @@ mod tests {
         if let Some(picture) = picture {
             claims["picture"] = json!(picture);
         }
-        AuthenticatedUser {
-            claims: claims.as_object().cloned().unwrap_or_default(),
-            id_token: Secret::new("eyJ.not-shown"),
-            access_token_expires_at: None,
-            refresh_token: None,
+        claims.as_object().cloned().unwrap_or_default()
+    }
+
+    fn profile(claims: &Map<String, Json>) -> Profile<'_> {
+        let text = |name: &str| claims.get(name).and_then(Json::as_str);
+        Profile {
+            name: text("name").unwrap_or_default(),
+            subject: text("sub").unwrap_or_default(),
+            email: text("email"),
+            picture: text("picture"),
+            claims,
             authenticated_at: 1_704_067_200,
         }
     }
@@ -100,7 +131,8 @@ mod tests {
 
     #[test]
     fn user_page_has_the_quickstart_wording_and_profile() {
-        let page = home(Some(&alice(Some("http://idp/avatars/alice.svg")))).unwrap();
+        let claims = alice_claims(Some("http://idp/avatars/alice.svg"));
+        let page = home(Some(&profile(&claims))).unwrap();
         assert!(page.contains("Welcome Alice!"));
         assert!(!page.contains("Welcome Guest"));
         assert!(page.contains(r#"href="/logout""#));
@@ -117,20 +149,21 @@ mod tests {
 
     #[test]
     fn the_initial_stands_in_when_there_is_no_picture_or_it_fails() {
-        let page = home(Some(&alice(None))).unwrap();
+        let page = home(Some(&profile(&alice_claims(None)))).unwrap();
         assert!(!page.contains("<img"));
         assert!(page.contains(r#"<span aria-hidden="true">A</span>"#));
         // With a picture, the image carries the initial its `::after` repaints when it fails to load.
-        let page = home(Some(&alice(Some("http://127.0.0.1:1/broken.png")))).unwrap();
+        let claims = alice_claims(Some("http://127.0.0.1:1/broken.png"));
+        let page = home(Some(&profile(&claims))).unwrap();
         assert!(page.contains(r#"data-initial="A""#));
         assert!(page.contains(r#"<span aria-hidden="true">A</span>"#));
     }
 
     #[test]
     fn claims_and_picture_are_escaped() {
-        let mut user = alice(Some(r#"x" onerror="alert(1)"#));
-        user.claims.insert("name".into(), json!("<b>Mallory</b>"));
-        let page = home(Some(&user)).unwrap();
+        let mut claims = alice_claims(Some(r#"x" onerror="alert(1)"#));
+        claims.insert("name".into(), json!("<b>Mallory</b>"));
+        let page = home(Some(&profile(&claims))).unwrap();
         assert!(!page.contains("<b>Mallory"));
         assert!(page.contains("&lt;b&gt;Mallory"));
         assert!(!page.contains(r#"" onerror=""#));

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{Backing, TestApp, spawn_app_full};
+use sesame_axum::StoreKind;
 use sesame_mock_idp::MockIdpConfig;
-use sesame_store::StoreKind;
 use std::time::{Duration, Instant};
 
 async fn app_with(kind: StoreKind, idle: &str, absolute: &str) -> TestApp {

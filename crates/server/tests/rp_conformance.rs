@@ -15,7 +15,6 @@ mod common;
 use common::{LogCapture, TestApp, capture_logs, location, query_param, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use sesame_mock_idp::MockIdpConfig;
-use sesame_server::{Config, prepare};
 use std::time::{Duration, Instant};
 
 /// The error page's sentence when the provider's answer fails a check (the escaped apostrophes
@@ -315,16 +314,11 @@ async fn a_discovery_issuer_other_than_the_configured_one_stops_startup() {
         ("APP_SECRET_KEY", common::APP_SECRET_KEY),
         ("APP_BASE_URL", "http://127.0.0.1:1/"),
     ];
-    let config = Config::from_lookup(|name| {
-        env.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| (*value).to_owned())
-    })
-    .unwrap();
-    let err = prepare(&config)
-        .await
-        .expect_err("startup must fail")
-        .to_string();
+    let env: common::Env = env
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    let err = common::build(&env).await.expect_err("startup must fail");
     assert!(err.starts_with("OIDC_ISSUER: "), "{err}");
     assert!(err.contains("https://evil.example"), "{err}");
     assert!(err.contains(idp.issuer()), "{err}");

@@ -9,8 +9,8 @@ mod common;
 use common::{Backing, TestApp, client_with, spawn_app_full, spawn_app_on};
 use reqwest::StatusCode;
 use reqwest::cookie::{CookieStore, Jar};
+use sesame_axum::StoreKind;
 use sesame_mock_idp::MockIdpConfig;
-use sesame_store::StoreKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

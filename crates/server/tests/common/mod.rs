@@ -6,9 +6,8 @@
 
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Response, StatusCode, header};
+use sesame_axum::{SesameBuilder, StoreKind};
 use sesame_mock_idp::{MockIdp, MockIdpConfig, spawn_for_tests};
-use sesame_server::{Config, prepare};
-use sesame_store::StoreKind;
 use sesame_testkit::{RedisServer, TempDir};
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
@@ -16,13 +15,17 @@ use url::Url;
 
 pub const APP_SECRET_KEY: &str = "4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c";
 
+/// An app's configuration as environment variables.
+pub type Env = HashMap<String, String>;
+
 pub struct TestApp {
     pub base: Url,
     pub idp: MockIdp,
     pub issuer: Url,
     pub jar: Arc<Jar>,
     pub client: reqwest::Client,
-    pub config: Config,
+    /// The variables the app was configured with (restarts and second instances reuse them).
+    pub env: Env,
     /// The store's backing process or directory, alive as long as the app.
     pub backing: Arc<Backing>,
     server: tokio::task::JoinHandle<()>,
@@ -116,8 +119,7 @@ pub async fn spawn_app_full(
     for (name, value) in extra_env {
         env.insert((*name).to_owned(), (*value).to_owned());
     }
-    let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
-    let server = serve(&config, listener).await;
+    let server = serve(&env, listener).await;
     let jar = Arc::new(Jar::default());
     TestApp {
         base,
@@ -125,14 +127,30 @@ pub async fn spawn_app_full(
         issuer,
         client: client_with(jar.clone()),
         jar,
-        config,
+        env,
         backing,
         server,
     }
 }
 
-async fn serve(config: &Config, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
-    let router = prepare(config).await.expect("app prepares");
+/// The `sesame` app as its binary builds it, from `env`, or why it cannot start.
+pub async fn build(env: &Env) -> Result<axum::Router, String> {
+    let builder = SesameBuilder::from_lookup(|name| env.get(name).cloned()).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let sesame = sesame_server::with_pages(builder)
+        .build()
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(sesame_server::app(&sesame))
+}
+
+async fn serve(env: &Env, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    let router = build(env).await.expect("app prepares");
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     })
@@ -171,7 +189,7 @@ impl TestApp {
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        let env: HashMap<&str, String> = [
+        let env: Env = [
             ("OIDC_ISSUER", idp.issuer().to_owned()),
             ("AUTH0_CLIENT_ID", "sesame".to_owned()),
             ("AUTH0_CLIENT_SECRET", "sesame-secret".to_owned()),
@@ -179,8 +197,8 @@ impl TestApp {
             ("APP_BASE_URL", base.to_string()),
         ]
         .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
         .collect();
-        let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
         let jar = Arc::new(Jar::default());
         TestApp {
             issuer: Url::parse(idp.issuer()).unwrap(),
@@ -188,7 +206,7 @@ impl TestApp {
             idp,
             client: client_with(jar.clone()),
             jar,
-            config,
+            env,
             backing: Backing::new(StoreKind::Memory),
             server: tokio::spawn(async {}),
         }
@@ -201,7 +219,7 @@ impl TestApp {
         let _ = (&mut self.server).await;
         let address = format!("127.0.0.1:{}", self.base.port().unwrap());
         let listener = tokio::net::TcpListener::bind(address).await.unwrap();
-        self.server = serve(&self.config, listener).await;
+        self.server = serve(&self.env, listener).await;
         self.client = client_with(self.jar.clone());
     }
 
@@ -210,7 +228,7 @@ impl TestApp {
     pub async fn second_instance(&self) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-        let server = serve(&self.config, listener).await;
+        let server = serve(&self.env, listener).await;
         let jar = Arc::new(Jar::default());
         TestApp {
             base,
@@ -218,7 +236,7 @@ impl TestApp {
             issuer: self.issuer.clone(),
             client: client_with(jar.clone()),
             jar,
-            config: self.config.clone(),
+            env: self.env.clone(),
             backing: self.backing.clone(),
             server,
         }

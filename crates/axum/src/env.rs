@@ -1,0 +1,451 @@
+//! Configuration from environment variables and `./.env`: the one place in the library that
+//! reads variables. It fills a [`SesameBuilder`]; the builder does the rest.
+
+use crate::vars::{self, VARIABLES};
+use crate::{BuildError, Paths, SesameBuilder, SessionPolicy};
+use sesame_store::{StoreConfig, StoreKind};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// One configuration problem: the variable (or builder setting) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable or setting at fault, e.g. `APP_SECRET_KEY`.
+    pub var: &'static str,
+    /// What is wrong, as the rest of a sentence that starts with the variable's name.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.var, self.problem)
+    }
+}
+
+/// The process environment with `./.env` beneath it: a variable set in both comes from the
+/// process. The process environment itself is never changed (`set_var` while a runtime's
+/// threads read it is unsound).
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    dotenv: HashMap<String, String>,
+}
+
+impl Env {
+    /// Reads `./.env` if there is one. Only the working directory's: searching parent folders
+    /// would pick up a stray file the operator never meant for this instance.
+    pub fn load() -> Result<Self, ConfigError> {
+        let iter = match dotenvy::from_path_iter(".env") {
+            Ok(iter) => iter,
+            Err(err) if err.not_found() => return Ok(Self::default()),
+            Err(err) => return Err(dotenv_error(err)),
+        };
+        let mut dotenv = HashMap::new();
+        for item in iter {
+            let (name, value) = item.map_err(dotenv_error)?;
+            dotenv.insert(name, value);
+        }
+        Ok(Self { dotenv })
+    }
+
+    /// A variable's value: the process's, else `.env`'s.
+    pub fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.dotenv.get(name).cloned())
+    }
+}
+
+fn dotenv_error(err: dotenvy::Error) -> ConfigError {
+    ConfigError {
+        var: ".env",
+        problem: format!("cannot be read: {err}"),
+    }
+}
+
+impl SesameBuilder {
+    /// A builder configured from the environment and `./.env` (see [`crate::vars`] for every
+    /// variable). Every problem is reported at once, each naming its variable.
+    pub fn from_env() -> Result<Self, BuildError> {
+        let env = Env::load().map_err(|err| BuildError::Config(vec![err]))?;
+        Self::from_lookup(|name| env.get(name)).map_err(BuildError::Config)
+    }
+
+    /// A builder configured through `lookup` (a variable's value by name), so tests and hosts
+    /// with their own configuration need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
+        let var = |name: &'static str| {
+            debug_assert!(
+                VARIABLES.iter().any(|v| v.name == name),
+                "{name} is not in vars"
+            );
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors = Vec::new();
+        let mut problem =
+            |var: &'static str, problem: String| errors.push(ConfigError { var, problem });
+
+        let (issuer, issuer_var) = match (var(vars::OIDC_ISSUER), var(vars::AUTH0_DOMAIN)) {
+            (Some(issuer), _) => (Some(issuer), vars::OIDC_ISSUER),
+            (None, Some(domain)) => match auth0_issuer(&domain) {
+                Ok(issuer) => (Some(issuer), vars::AUTH0_DOMAIN),
+                Err(why) => {
+                    problem(
+                        vars::AUTH0_DOMAIN,
+                        format!("`{domain}` is not a domain: {why}"),
+                    );
+                    (None, vars::AUTH0_DOMAIN)
+                }
+            },
+            (None, None) => {
+                problem(
+                    vars::AUTH0_DOMAIN,
+                    "is not set (or set OIDC_ISSUER to any provider's issuer URL)".to_owned(),
+                );
+                (None, vars::AUTH0_DOMAIN)
+            }
+        };
+        let client_id = var(vars::AUTH0_CLIENT_ID).or_else(|| var(vars::OIDC_CLIENT_ID));
+        if client_id.is_none() {
+            problem(
+                vars::AUTH0_CLIENT_ID,
+                "is not set (OIDC_CLIENT_ID is accepted too)".to_owned(),
+            );
+        }
+        let client_secret =
+            var(vars::AUTH0_CLIENT_SECRET).or_else(|| var(vars::OIDC_CLIENT_SECRET));
+        if client_secret.is_none() {
+            problem(
+                vars::AUTH0_CLIENT_SECRET,
+                "is not set (OIDC_CLIENT_SECRET is accepted too)".to_owned(),
+            );
+        }
+
+        let port = match var(vars::PORT) {
+            None => 3000,
+            Some(port) => port.parse::<u16>().unwrap_or_else(|_| {
+                problem(
+                    vars::PORT,
+                    format!("`{port}` is not a port number (1-65535)"),
+                );
+                3000
+            }),
+        };
+        let host = var(vars::HOST).unwrap_or_else(|| "0.0.0.0".to_owned());
+        let host = host.parse::<IpAddr>().unwrap_or_else(|_| {
+            problem(
+                vars::HOST,
+                format!("`{host}` is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)"),
+            );
+            IpAddr::from([0, 0, 0, 0])
+        });
+
+        let store = match var(vars::SESSION_STORE).map(|value| value.parse::<StoreKind>()) {
+            None => StoreConfig::Memory,
+            Some(Ok(StoreKind::Memory)) => StoreConfig::Memory,
+            Some(Ok(StoreKind::Redis)) => StoreConfig::redis(
+                var(vars::REDIS_URL).unwrap_or_else(|| StoreConfig::DEFAULT_REDIS_URL.to_owned()),
+            ),
+            Some(Ok(StoreKind::Sqlite)) => StoreConfig::sqlite(
+                var(vars::DATABASE_URL)
+                    .unwrap_or_else(|| StoreConfig::DEFAULT_SQLITE_URL.to_owned()),
+            ),
+            Some(Err(err)) => {
+                problem(vars::SESSION_STORE, format!("is not valid: {err}"));
+                StoreConfig::Memory
+            }
+        };
+
+        let mut duration = |name: &'static str| {
+            let text = var(name)?;
+            match humantime::parse_duration(&text) {
+                Ok(value) if !value.is_zero() => Some(value),
+                _ => {
+                    problem(
+                        name,
+                        format!("`{text}` is not a duration (e.g. 30m, 1h, 7d)"),
+                    );
+                    None
+                }
+            }
+        };
+        let defaults = SessionPolicy::default();
+        let policy = SessionPolicy {
+            idle_timeout: duration(vars::SESSION_IDLE_TIMEOUT).unwrap_or(defaults.idle_timeout),
+            absolute_timeout: duration(vars::SESSION_ABSOLUTE_TIMEOUT)
+                .unwrap_or(defaults.absolute_timeout),
+        };
+        let http_timeout = duration(vars::OIDC_HTTP_TIMEOUT);
+        let login_timeout = duration(vars::OIDC_LOGIN_TIMEOUT);
+
+        let mut builder = SesameBuilder::new(
+            issuer.unwrap_or_default(),
+            client_id.unwrap_or_default(),
+            client_secret.unwrap_or_default(),
+        )
+        .listen_addr(SocketAddr::new(host, port))
+        .store(store.clone())
+        .session_policy(policy)
+        .paths(Paths::default())
+        .auth0_logout(issuer_var == vars::AUTH0_DOMAIN);
+        builder.secret_key = var(vars::APP_SECRET_KEY).map(sesame_auth::Secret::new);
+        builder.base_url = var(vars::APP_BASE_URL);
+        builder.audience = var(vars::AUTH0_AUDIENCE);
+        builder.http_timeout = http_timeout;
+        builder.login_timeout = login_timeout;
+        builder.origin = crate::builder::Origin {
+            issuer: issuer_var,
+            store: match store {
+                StoreConfig::Sqlite { .. } => vars::DATABASE_URL,
+                _ => vars::REDIS_URL,
+            },
+            base_url: vars::APP_BASE_URL,
+            secret_key: vars::APP_SECRET_KEY,
+        };
+        // What only the builder checks (URLs, the key) is reported with the rest, in one pass;
+        // a missing issuer was reported above already.
+        if let Err(found) = builder.check() {
+            errors.extend(
+                found
+                    .into_iter()
+                    .filter(|found| !(found.var == issuer_var && builder.issuer.is_empty())),
+            );
+        }
+        if errors.is_empty() {
+            Ok(builder)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The quickstart's `AUTH0_DOMAIN` is a bare host (`tenant.us.auth0.com`); people also paste it
+/// with a scheme or a trailing slash. Auth0 issuers end in `/`.
+fn auth0_issuer(domain: &str) -> Result<String, String> {
+    let host = domain
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    if host.is_empty() || host.contains('/') {
+        return Err("expected a host name like `tenant.us.auth0.com`".to_owned());
+    }
+    let issuer = format!("https://{host}/");
+    crate::builder::parse_http_url(&issuer)?;
+    Ok(issuer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::join;
+    use std::time::Duration;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn builder(vars: &[(&str, &str)]) -> Result<SesameBuilder, Vec<ConfigError>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        SesameBuilder::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    fn lines(errors: Vec<ConfigError>) -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_flask_quickstart_env_works_unchanged() {
+        let builder = builder(&[
+            ("AUTH0_CLIENT_ID", "abc"),
+            ("AUTH0_CLIENT_SECRET", "xyz"),
+            ("AUTH0_DOMAIN", "dev-tenant.us.auth0.com"),
+            ("APP_SECRET_KEY", SECRET),
+        ])
+        .unwrap();
+        assert_eq!(builder.issuer, "https://dev-tenant.us.auth0.com/");
+        assert!(builder.auth0_logout);
+        assert_eq!(builder.listen_addr.to_string(), "0.0.0.0:3000");
+        assert_eq!(builder.store, StoreConfig::Memory);
+        let checked = builder.check().unwrap();
+        assert_eq!(checked.base_url.as_str(), "http://localhost:3000/");
+        assert_eq!(
+            checked.provider.redirect_url.as_str(),
+            "http://localhost:3000/callback"
+        );
+        assert!(checked.provider.auth0_logout_fallback);
+        assert_eq!(checked.cookie_name, "sesame");
+    }
+
+    #[test]
+    fn oidc_issuer_wins_and_base_url_keeps_its_path() {
+        let builder = builder(&[
+            ("OIDC_ISSUER", "http://127.0.0.1:9000"),
+            ("AUTH0_DOMAIN", "ignored.auth0.com"),
+            ("OIDC_CLIENT_ID", "abc"),
+            ("OIDC_CLIENT_SECRET", "xyz"),
+            ("APP_SECRET_KEY", SECRET),
+            ("APP_BASE_URL", "https://example.com/app"),
+            ("PORT", "8080"),
+        ])
+        .unwrap();
+        assert!(!builder.auth0_logout);
+        assert_eq!(builder.listen_addr.port(), 8080);
+        let checked = builder.check().unwrap();
+        assert_eq!(checked.provider.issuer.as_str(), "http://127.0.0.1:9000/");
+        assert_eq!(
+            checked.provider.redirect_url.as_str(),
+            "https://example.com/app/callback"
+        );
+        assert_eq!(checked.cookie_name, "__Host-sesame");
+    }
+
+    #[test]
+    fn paths_under_a_prefix_derive_the_registered_urls() {
+        let builder = crate::Sesame::builder("http://127.0.0.1:9000", "abc", "xyz")
+            .secret_key(SECRET)
+            .base_url("http://app.test")
+            .paths(Paths::under("/auth/"));
+        let checked = builder.check().unwrap();
+        assert_eq!(
+            checked.provider.redirect_url.as_str(),
+            "http://app.test/auth/callback"
+        );
+        assert_eq!(
+            checked.provider.post_logout_redirect_url.as_str(),
+            "http://app.test/"
+        );
+        let base = url::Url::parse("http://app.test/base/").unwrap();
+        assert_eq!(
+            join(&base, "/auth/login").as_str(),
+            "http://app.test/base/auth/login"
+        );
+
+        let clash = Paths {
+            logout: "/auth/login".to_owned(),
+            ..Paths::under("/auth")
+        };
+        let errors = crate::Sesame::builder("http://127.0.0.1:9000", "abc", "xyz")
+            .secret_key(SECRET)
+            .paths(clash)
+            .check()
+            .err()
+            .unwrap();
+        assert!(lines(errors)[0].starts_with("paths "));
+    }
+
+    #[test]
+    fn every_problem_is_reported_naming_its_variable() {
+        let errors = lines(
+            builder(&[
+                ("APP_SECRET_KEY", "short"),
+                ("SESSION_STORE", "mongo"),
+                ("PORT", "99999"),
+                ("SESSION_IDLE_TIMEOUT", "soon"),
+                ("APP_BASE_URL", "ftp://x"),
+            ])
+            .err()
+            .unwrap(),
+        );
+        for var in [
+            "AUTH0_DOMAIN",
+            "AUTH0_CLIENT_ID",
+            "AUTH0_CLIENT_SECRET",
+            "APP_SECRET_KEY",
+            "SESSION_STORE",
+            "PORT",
+            "SESSION_IDLE_TIMEOUT",
+            "APP_BASE_URL",
+        ] {
+            assert!(
+                errors.iter().any(|line| line.starts_with(var)),
+                "no line names {var}: {errors:#?}"
+            );
+        }
+        assert!(
+            errors
+                .iter()
+                .any(|line| line.contains("memory, redis, sqlite"))
+        );
+        assert_eq!(
+            errors
+                .iter()
+                .filter(|l| l.starts_with("AUTH0_DOMAIN"))
+                .count(),
+            1,
+            "a missing issuer is said once: {errors:#?}"
+        );
+    }
+
+    #[test]
+    fn provider_timeouts_are_humane_durations_and_default_to_the_relying_partys() {
+        let base = [
+            ("OIDC_ISSUER", "http://127.0.0.1:9000"),
+            ("OIDC_CLIENT_ID", "abc"),
+            ("OIDC_CLIENT_SECRET", "xyz"),
+            ("APP_SECRET_KEY", SECRET),
+        ];
+        let defaults = builder(&base).unwrap().check().unwrap().provider;
+        assert_eq!(defaults.http_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.pending_login_max_age, Duration::from_secs(15 * 60));
+
+        let mut vars = base.to_vec();
+        vars.extend([("OIDC_HTTP_TIMEOUT", "2s"), ("OIDC_LOGIN_TIMEOUT", "5m")]);
+        let settings = builder(&vars).unwrap().check().unwrap().provider;
+        assert_eq!(settings.http_timeout, Duration::from_secs(2));
+        assert_eq!(settings.pending_login_max_age, Duration::from_secs(300));
+
+        let mut vars = base.to_vec();
+        vars.extend([("OIDC_HTTP_TIMEOUT", "soon"), ("OIDC_LOGIN_TIMEOUT", "0s")]);
+        let errors = lines(builder(&vars).err().unwrap());
+        for var in ["OIDC_HTTP_TIMEOUT", "OIDC_LOGIN_TIMEOUT"] {
+            assert!(
+                errors.iter().any(|line| line.starts_with(var)),
+                "no line names {var}: {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn placeholder_secrets_are_refused() {
+        for key in ["changeme-changeme-changeme-changeme", &"a".repeat(40)] {
+            let errors = lines(
+                builder(&[
+                    ("AUTH0_DOMAIN", "t.auth0.com"),
+                    ("AUTH0_CLIENT_ID", "abc"),
+                    ("AUTH0_CLIENT_SECRET", "xyz"),
+                    ("APP_SECRET_KEY", key),
+                ])
+                .err()
+                .unwrap(),
+            );
+            assert!(errors[0].contains("placeholder"), "{errors:?}");
+        }
+    }
+
+    /// The table is the whole truth: the parser reads every variable in it (but `RUST_LOG`,
+    /// the binary's) and nothing else.
+    #[test]
+    fn the_parser_reads_exactly_the_variables_table() {
+        let asked = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let _ = SesameBuilder::from_lookup(|name| {
+            asked.lock().unwrap().insert(name.to_owned());
+            match name {
+                "SESSION_STORE" => Some("sqlite".to_owned()),
+                _ => None,
+            }
+        });
+        let _ = SesameBuilder::from_lookup(|name| {
+            asked.lock().unwrap().insert(name.to_owned());
+            (name == "SESSION_STORE").then(|| "redis".to_owned())
+        });
+        let asked = asked.into_inner().unwrap();
+        let table: std::collections::BTreeSet<String> = VARIABLES
+            .iter()
+            .map(|v| v.name.to_owned())
+            .filter(|name| name != vars::RUST_LOG)
+            .collect();
+        assert_eq!(asked, table);
+    }
+}

@@ -1,0 +1,74 @@
+//! OpenID Connect login for your own axum app: the Auth0 quickstart's `/login`, `/callback`
+//! and `/logout`, done for real, as a library.
+//!
+//! ```no_run
+//! use axum::{Router, response::Html, routing::get};
+//! use sesame_axum::{CurrentUser, Sesame};
+//!
+//! async fn home(user: Option<CurrentUser>) -> Html<String> {
+//!     match user {
+//!         Some(user) => Html(format!("Welcome {}! <a href=\"/logout\">Logout</a>", user.name())),
+//!         None => Html("Welcome Guest <a href=\"/login\">Login</a>".into()),
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, APP_SECRET_KEY, ... or ./.env
+//!     let sesame = Sesame::from_env().await?;
+//!     let app = Router::new()
+//!         .route("/", get(home))
+//!         .merge(sesame.routes())
+//!         .layer(sesame.session_layer());
+//!     let listener = tokio::net::TcpListener::bind(sesame.listen_addr()).await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! What you get: the authorization code flow with PKCE, state and nonce; full ID-token
+//! verification (signature against the provider's keys, followed across rotation; `iss`,
+//! `aud`, `azp`, `exp`, `iat`, `nonce`, `at_hash`); userinfo; a fresh session ID at login;
+//! server-side sessions in memory, Redis or SQLite ([`StoreConfig`]) with an idle and an
+//! absolute timeout; `returnTo` limited to local paths; logout at the provider too.
+//!
+//! - [`Sesame`] is built from the environment ([`Sesame::from_env`]) or in code
+//!   ([`Sesame::builder`]); it gives the [`routes`](Sesame::routes), the
+//!   [`session_layer`](Sesame::session_layer) and the
+//!   [`require_login`](Sesame::require_login) layer.
+//! - [`CurrentUser`] is the extractor: required on private handlers, `Option<CurrentUser>` on
+//!   public ones.
+//! - [`LoginError`] is what a refused login looks like; render it your way with
+//!   [`SesameBuilder::error_page`].
+//!
+//! # What this library does not do
+//! It does not harden the server loop. A plain `axum::serve` sets no timeout for reading a
+//! request's headers, so slow clients can hold connections open, and it knows nothing of a
+//! proxy in front of you (client addresses, `X-Forwarded-*`). Put Sesame behind a reverse
+//! proxy that enforces header and body timeouts and connection limits (nginx, HAProxy, a cloud
+//! load balancer), or serve with hyper-util's builder and a header-read timeout. Rate limiting
+//! of `/login` and `/callback` is the proxy's job too.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod builder;
+mod env;
+mod error;
+mod layer;
+mod routes;
+mod sesame;
+mod session;
+mod user;
+pub mod vars;
+
+pub use builder::{BuildError, SesameBuilder};
+pub use env::{ConfigError, Env};
+pub use error::LoginError;
+pub use layer::{ExplainUnsaved, RequireLogin, RequireLoginLayer, SessionLayer, SessionService};
+pub use sesame::{Paths, Sesame, SessionPolicy};
+pub use sesame_auth::AuthError;
+pub use sesame_store::{StoreConfig, StoreError, StoreKind};
+/// The session library Sesame runs on, so a host's own use of the session (a handler taking
+/// [`tower_sessions::Session`]) is the same version.
+pub use tower_sessions;
+pub use user::{CurrentUser, LoginRequired};

@@ -1,0 +1,282 @@
+//! [`Sesame`]: the configured login, handed to the host app's router as routes and layers.
+
+use crate::error::{ErrorPage, default_error_page};
+use crate::layer::{RequireLoginLayer, SessionLayer};
+use crate::{LoginError, SesameBuilder};
+use axum::Router;
+use axum::response::Response;
+use sesame_auth::RelyingParty;
+use sesame_store::{SessionBackend, StoreError, StoreKind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// OpenID Connect login for an axum app: the routes that log people in and out, the session
+/// layer that remembers them, and what [`crate::CurrentUser`] reads.
+///
+/// Cheap to clone (one `Arc`); it also works as axum state, directly or through `FromRef`.
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use sesame_axum::{CurrentUser, Sesame};
+///
+/// async fn hello(user: CurrentUser) -> String {
+///     format!("Hello {}", user.name())
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let sesame = Sesame::builder("https://tenant.us.auth0.com/", "client-id", "client-secret")
+///     .secret_key("a random key of at least 32 bytes, e.g. openssl rand -hex 32")
+///     .base_url("https://app.example.com")
+///     .build()
+///     .await?;
+/// let app: Router = Router::new()
+///     .route("/hello", get(hello))
+///     .merge(sesame.routes())
+///     .layer(sesame.session_layer());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Sesame(Arc<Inner>);
+
+struct Inner {
+    relying_party: RelyingParty,
+    store: SessionBackend,
+    policy: SessionPolicy,
+    paths: Paths,
+    base_url: Url,
+    login_url: Url,
+    cookie_name: String,
+    secret_key: sesame_auth::Secret,
+    listen_addr: SocketAddr,
+    error_page: Arc<ErrorPage>,
+}
+
+/// What [`SesameBuilder::build`] hands over.
+pub(crate) struct Parts {
+    pub(crate) relying_party: RelyingParty,
+    pub(crate) store: SessionBackend,
+    pub(crate) policy: SessionPolicy,
+    pub(crate) paths: Paths,
+    pub(crate) base_url: Url,
+    pub(crate) cookie_name: String,
+    pub(crate) secret_key: sesame_auth::Secret,
+    pub(crate) listen_addr: SocketAddr,
+    pub(crate) error_page: Option<Arc<ErrorPage>>,
+}
+
+impl Sesame {
+    /// Starts a configuration in code for the provider at `issuer` (its discovery document is
+    /// read at `{issuer}/.well-known/openid-configuration`), with the client registered there.
+    pub fn builder(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> SesameBuilder {
+        SesameBuilder::new(issuer, client_id, client_secret)
+    }
+
+    /// Configures from the same variables and `./.env` as the `sesame` binary (`AUTH0_*` or
+    /// `OIDC_*`, `APP_SECRET_KEY`, `SESSION_STORE`, ...; see [`crate::vars`]), then builds.
+    /// Errors name the variable to fix.
+    pub async fn from_env() -> Result<Self, crate::BuildError> {
+        SesameBuilder::from_env()?.build().await
+    }
+
+    pub(crate) fn assemble(parts: Parts) -> Self {
+        let login_url = crate::builder::join(&parts.base_url, &parts.paths.login);
+        Self(Arc::new(Inner {
+            relying_party: parts.relying_party,
+            store: parts.store,
+            policy: parts.policy,
+            login_url,
+            paths: parts.paths,
+            base_url: parts.base_url,
+            cookie_name: parts.cookie_name,
+            secret_key: parts.secret_key,
+            listen_addr: parts.listen_addr,
+            error_page: parts
+                .error_page
+                .unwrap_or_else(|| Arc::new(default_error_page)),
+        }))
+    }
+
+    /// `GET` routes for login, callback and logout at the configured [`Paths`]. They add no
+    /// fallback and no layer to the rest of the app, so merging them never conflicts; they
+    /// need [`Sesame::session_layer`] around them.
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        crate::routes::router(self)
+    }
+
+    /// The layer that gives every request its session (the cookie holds only the signed
+    /// session ID; the data stays in the store) and lets [`crate::CurrentUser`] find this
+    /// `Sesame`. Handlers of the host app that take [`tower_sessions::Session`] share the same
+    /// session. Put it outside every route that logs in or reads the user.
+    pub fn session_layer(&self) -> SessionLayer {
+        SessionLayer::new(self.clone())
+    }
+
+    /// A layer that lets only logged-in users through, answering others as
+    /// [`crate::CurrentUser`] does (a browser is sent to log in, anything else gets a 401):
+    /// `.nest("/admin", admin_routes.layer(sesame.require_login()))`.
+    pub fn require_login(&self) -> RequireLoginLayer {
+        RequireLoginLayer
+    }
+
+    /// Where the app listens: `HOST`/`PORT` with [`Sesame::from_env`], else the builder's
+    /// `listen_addr` (default `0.0.0.0:3000`).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.0.listen_addr
+    }
+
+    /// The app's public URL, ending in `/`.
+    pub fn base_url(&self) -> &Url {
+        &self.0.base_url
+    }
+
+    /// Whether the app is served over https (cookies are then `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.0.base_url.scheme() == "https"
+    }
+
+    /// The routes' paths.
+    pub fn paths(&self) -> &Paths {
+        &self.0.paths
+    }
+
+    /// How long sessions live.
+    pub fn session_policy(&self) -> SessionPolicy {
+        self.0.policy
+    }
+
+    /// Which store holds the sessions.
+    pub fn store_kind(&self) -> StoreKind {
+        self.0.store.kind()
+    }
+
+    /// Checks that the session store answers (for a readiness probe).
+    pub async fn check_store(&self) -> Result<(), StoreError> {
+        self.0.store.ping().await
+    }
+
+    /// The page for `error`, rendered by the configured error page, with the cause logged.
+    pub fn error_response(&self, error: LoginError) -> Response {
+        error.log();
+        let mut response = (self.0.error_page)(&error);
+        crate::routes::no_store(&mut response);
+        response
+    }
+
+    pub(crate) fn relying_party(&self) -> &RelyingParty {
+        &self.0.relying_party
+    }
+
+    pub(crate) fn store(&self) -> &SessionBackend {
+        &self.0.store
+    }
+
+    pub(crate) fn login_url(&self) -> &Url {
+        &self.0.login_url
+    }
+
+    pub(crate) fn cookie_name(&self) -> &str {
+        &self.0.cookie_name
+    }
+
+    pub(crate) fn secret_key(&self) -> &sesame_auth::Secret {
+        &self.0.secret_key
+    }
+}
+
+impl std::fmt::Debug for Sesame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sesame")
+            .field("issuer", &self.0.relying_party.issuer())
+            .field("base_url", &self.0.base_url.as_str())
+            .field("paths", &self.0.paths)
+            .field("store", &self.0.store.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The paths of Sesame's routes, as the app's router sees them. Each starts with `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// Starts a login (`/login`); takes `?returnTo=/local/path?and=query`.
+    pub login: String,
+    /// Where the provider sends the browser back (`/callback`).
+    pub callback: String,
+    /// Ends the session here and at the provider (`/logout`).
+    pub logout: String,
+    /// Where the provider sends the browser after logout (`/`).
+    pub after_logout: String,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self::under("")
+    }
+}
+
+impl Paths {
+    /// `{prefix}/login`, `{prefix}/callback` and `{prefix}/logout`, returning to `/` after
+    /// logout: `Paths::under("/auth")` for an app that mounts login under `/auth`.
+    pub fn under(prefix: &str) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        Self {
+            login: format!("{prefix}/login"),
+            callback: format!("{prefix}/callback"),
+            logout: format!("{prefix}/logout"),
+            after_logout: "/".to_owned(),
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let all = [
+            ("login", &self.login),
+            ("callback", &self.callback),
+            ("logout", &self.logout),
+            ("after_logout", &self.after_logout),
+        ];
+        for (name, path) in all {
+            if !path.starts_with('/') || path.starts_with("//") || path.contains(['?', '#']) {
+                return Err(format!(
+                    "the {name} path `{path}` must be a plain path starting with one `/`"
+                ));
+            }
+        }
+        let routes = [&self.login, &self.callback, &self.logout];
+        if routes[0] == routes[1] || routes[1] == routes[2] || routes[0] == routes[2] {
+            return Err("the login, callback and logout paths must differ".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long ends (rolling).
+    pub idle_timeout: Duration,
+    /// A login ends this long after it happened, however active.
+    pub absolute_timeout: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(3600),
+            absolute_timeout: Duration::from_secs(7 * 86400),
+        }
+    }
+}
+
+impl SessionPolicy {
+    /// Page views extend the idle expiry by rewriting the session, but only once this much of
+    /// the idle window has passed: otherwise every page view would be a store write. The
+    /// effective idle timeout is thus between 3/4 and all of `idle_timeout`.
+    pub(crate) fn touch_interval(&self) -> i64 {
+        (self.idle_timeout.as_secs() / 4).max(1) as i64
+    }
+}

@@ -1,0 +1,140 @@
+//! The environment variables Sesame reads: one table, with no dependencies, so that the parser
+//! ([`crate::SesameBuilder::from_env`]), the `sesame` binary, `.env.example`'s check and the
+//! compose check (xtask includes this file by path) all read the same list.
+
+/// One environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// Its name.
+    pub name: &'static str,
+    /// Its default as people write it, or `""` when it has none.
+    pub default: &'static str,
+    /// What it means, in one line.
+    pub meaning: &'static str,
+}
+
+const fn var(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
+    Variable {
+        name,
+        default,
+        meaning,
+    }
+}
+
+/// `AUTH0_DOMAIN`: the quickstart's tenant domain.
+pub const AUTH0_DOMAIN: &str = "AUTH0_DOMAIN";
+/// `OIDC_ISSUER`: any provider's issuer URL.
+pub const OIDC_ISSUER: &str = "OIDC_ISSUER";
+/// `AUTH0_CLIENT_ID`: the client ID.
+pub const AUTH0_CLIENT_ID: &str = "AUTH0_CLIENT_ID";
+/// `OIDC_CLIENT_ID`: the client ID, by its generic name.
+pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
+/// `AUTH0_CLIENT_SECRET`: the client secret.
+pub const AUTH0_CLIENT_SECRET: &str = "AUTH0_CLIENT_SECRET";
+/// `OIDC_CLIENT_SECRET`: the client secret, by its generic name.
+pub const OIDC_CLIENT_SECRET: &str = "OIDC_CLIENT_SECRET";
+/// `AUTH0_AUDIENCE`: an API audience sent on `/login`.
+pub const AUTH0_AUDIENCE: &str = "AUTH0_AUDIENCE";
+/// `APP_SECRET_KEY`: keys the session cookie's signature.
+pub const APP_SECRET_KEY: &str = "APP_SECRET_KEY";
+/// `APP_BASE_URL`: the app's public URL.
+pub const APP_BASE_URL: &str = "APP_BASE_URL";
+/// `HOST`: the listen address.
+pub const HOST: &str = "HOST";
+/// `PORT`: the listen port.
+pub const PORT: &str = "PORT";
+/// `SESSION_STORE`: which session store.
+pub const SESSION_STORE: &str = "SESSION_STORE";
+/// `REDIS_URL`: the Redis store's URL.
+pub const REDIS_URL: &str = "REDIS_URL";
+/// `DATABASE_URL`: the SQLite store's URL.
+pub const DATABASE_URL: &str = "DATABASE_URL";
+/// `SESSION_IDLE_TIMEOUT`: the rolling idle timeout.
+pub const SESSION_IDLE_TIMEOUT: &str = "SESSION_IDLE_TIMEOUT";
+/// `SESSION_ABSOLUTE_TIMEOUT`: the cap on a login's lifetime.
+pub const SESSION_ABSOLUTE_TIMEOUT: &str = "SESSION_ABSOLUTE_TIMEOUT";
+/// `OIDC_HTTP_TIMEOUT`: the longest one call to the provider may take.
+pub const OIDC_HTTP_TIMEOUT: &str = "OIDC_HTTP_TIMEOUT";
+/// `OIDC_LOGIN_TIMEOUT`: how long a login may wait at the provider.
+pub const OIDC_LOGIN_TIMEOUT: &str = "OIDC_LOGIN_TIMEOUT";
+/// `RUST_LOG`: the log filter (read by the `sesame` binary, not the library).
+pub const RUST_LOG: &str = "RUST_LOG";
+
+/// Every variable, in the order the docs list them.
+pub const VARIABLES: &[Variable] = &[
+    var(
+        AUTH0_DOMAIN,
+        "",
+        "Auth0 tenant domain; the issuer becomes https://{domain}/",
+    ),
+    var(
+        OIDC_ISSUER,
+        "",
+        "full issuer URL of any provider; wins over AUTH0_DOMAIN",
+    ),
+    var(
+        AUTH0_CLIENT_ID,
+        "",
+        "the client ID registered at the provider",
+    ),
+    var(
+        OIDC_CLIENT_ID,
+        "",
+        "the client ID, when AUTH0_CLIENT_ID is not set",
+    ),
+    var(
+        AUTH0_CLIENT_SECRET,
+        "",
+        "the client secret registered at the provider",
+    ),
+    var(
+        OIDC_CLIENT_SECRET,
+        "",
+        "the client secret, when AUTH0_CLIENT_SECRET is not set",
+    ),
+    var(AUTH0_AUDIENCE, "", "optional API audience sent on /login"),
+    var(
+        APP_SECRET_KEY,
+        "",
+        "at least 32 bytes; keys the session cookie's signature",
+    ),
+    var(
+        APP_BASE_URL,
+        "http://localhost:{PORT}",
+        "the app's public URL; the callback is {base}/callback",
+    ),
+    var(HOST, "0.0.0.0", "listen address"),
+    var(PORT, "3000", "listen port"),
+    var(SESSION_STORE, "memory", "memory, redis or sqlite"),
+    var(
+        REDIS_URL,
+        "redis://127.0.0.1:6379",
+        "the Redis store's URL (rediss:// for TLS)",
+    ),
+    var(
+        DATABASE_URL,
+        "sqlite://sesame.db?mode=rwc",
+        "the SQLite store's URL, created and migrated at start",
+    ),
+    var(
+        SESSION_IDLE_TIMEOUT,
+        "1h",
+        "a session unused this long ends (rolling)",
+    ),
+    var(
+        SESSION_ABSOLUTE_TIMEOUT,
+        "7d",
+        "a login ends this long after it happened, however active",
+    ),
+    var(
+        OIDC_HTTP_TIMEOUT,
+        "10s",
+        "the longest one call to the provider may take",
+    ),
+    var(
+        OIDC_LOGIN_TIMEOUT,
+        "15m",
+        "how long a login may wait at the provider before its callback is refused",
+    ),
+    var(RUST_LOG, "info", "log filter (tracing EnvFilter syntax)"),
+];
