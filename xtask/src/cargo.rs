@@ -22,21 +22,44 @@ pub fn static_checks() -> Result<()> {
             "warnings",
         ],
     )?;
-    run("unit and integration tests", &["test", "--workspace"])
+    run("unit and integration tests", &["test", "--workspace"])?;
+    // rustdoc warnings (broken links, missing docs) in the library people embed.
+    println!("\n==> library docs: cargo doc --no-deps -p sesame-axum (warnings denied)");
+    let status = cargo()
+        .args(["doc", "--no-deps", "-p", "sesame-axum"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .map_err(|e| format!("cannot run cargo doc: {e}"))?;
+    ensure!(
+        status.success(),
+        "`cargo doc --no-deps -p sesame-axum` failed ({status})"
+    );
+    Ok(())
 }
 
-/// Builds `sesame` and `mock-idp` (debug profile) and returns their paths.
+/// Builds `sesame`, `mock-idp` and the library's `embed` example (debug profile) and returns
+/// their paths.
 pub fn build_bins() -> Result<Bins> {
     run(
         "build the binaries",
-        &["build", "--bin", "sesame", "--bin", "mock-idp"],
+        &[
+            "build",
+            "--bin",
+            "sesame",
+            "--bin",
+            "mock-idp",
+            "-p",
+            "sesame-axum",
+            "--example",
+            "embed",
+        ],
     )?;
     let debug = target_dir().join("debug");
     let bins = Bins {
         sesame: debug.join("sesame"),
         mock_idp: debug.join("mock-idp"),
     };
-    for bin in [&bins.sesame, &bins.mock_idp] {
+    for bin in [&bins.sesame, &bins.mock_idp, &embed_example()] {
         ensure!(
             bin.is_file(),
             "cargo built, but {} is missing",
@@ -44,6 +67,11 @@ pub fn build_bins() -> Result<Bins> {
         );
     }
     Ok(bins)
+}
+
+/// Where [`build_bins`] leaves the library's `embed` example.
+pub fn embed_example() -> std::path::PathBuf {
+    target_dir().join("debug").join("examples").join("embed")
 }
 
 /// The cargo that runs us (cargo sets `CARGO` for `cargo run`), else `cargo` from `PATH`.

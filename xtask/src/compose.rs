@@ -3,8 +3,10 @@
 //! `mock-idp` must be one that binary reads, the demo it describes must be the one `cargo xtask demo`
 //! runs, and the `.env` switches the file documents must reach the app.
 //!
-//! The variables each binary reads are taken from its source (the quoted `UPPER_CASE` names in its
-//! config and main files), so adding a variable to Sesame does not mean editing a list here too.
+//! Sesame's variables come from the one table the library's parser reads
+//! (`crates/axum/src/vars.rs`, included here by path: it has no dependencies); the mock IdP's are
+//! the quoted `UPPER_CASE` names in its main file. `.env.example` must document exactly the
+//! table's variables.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -19,14 +21,21 @@ use crate::{Result, fresh_dir, project_root};
 /// The install hint for Debian's (Python) docker-compose, which validates without an engine.
 const INSTALL_HINT: &str = "docker-compose not found: install with: apt-get install docker-compose";
 
-/// Where each binary reads its environment: the files whose quoted `UPPER_CASE` names are its variables.
-const SOURCES: [(&str, &[&str]); 2] = [
-    (
-        "sesame",
-        &["crates/server/src/config.rs", "crates/server/src/main.rs"],
-    ),
-    ("mock-idp", &["crates/mock-idp/src/main.rs"]),
-];
+/// Sesame's variables: the table its parser reads.
+#[allow(dead_code)] // the table's name constants are for the library's parser
+#[path = "../../crates/axum/src/vars.rs"]
+mod vars;
+
+/// Where the mock IdP reads its environment: the file whose quoted `UPPER_CASE` names are its variables.
+const MOCK_IDP_SOURCES: &[&str] = &["crates/mock-idp/src/main.rs"];
+
+/// The variables `sesame` reads.
+fn sesame_variables() -> BTreeSet<String> {
+    vars::VARIABLES
+        .iter()
+        .map(|var| var.name.to_owned())
+        .collect()
+}
 
 /// The environment of each compose service, as `docker-compose config` resolved it.
 type ServiceEnv = BTreeMap<String, BTreeMap<String, String>>;
@@ -57,8 +66,19 @@ pub fn check() -> Result<()> {
     }
     println!("  ok    docker-compose config accepts docker-compose.yml");
 
-    for (binary, files) in SOURCES {
-        let read = variables_read(files)?;
+    let readers = [
+        (
+            "sesame",
+            sesame_variables(),
+            "crates/axum/src/vars.rs".to_owned(),
+        ),
+        (
+            "mock-idp",
+            variables_read(MOCK_IDP_SOURCES)?,
+            MOCK_IDP_SOURCES.join(", "),
+        ),
+    ];
+    for (binary, read, source) in readers {
         let set = services
             .get(binary)
             .map(BTreeMap::keys)
@@ -67,11 +87,12 @@ pub fn check() -> Result<()> {
         let unknown: Vec<&String> = set.filter(|name| !read.contains(name.as_str())).collect();
         ensure!(
             unknown.is_empty(),
-            "docker-compose.yml sets {unknown:?} for {binary}, which reads only {read:?} (from {})",
-            files.join(", ")
+            "docker-compose.yml sets {unknown:?} for {binary}, which reads only {read:?} (from {source})"
         );
     }
     println!("  ok    every variable set for sesame and mock-idp is one the binary reads");
+    check_env_example()?;
+    println!("  ok    .env.example documents exactly the variables sesame reads");
 
     check_same_demo(&services, &config)?;
     println!(
@@ -181,6 +202,33 @@ fn check_same_demo(services: &ServiceEnv, config: &str) -> Result<()> {
             "docker-compose.yml: mock-idp should publish port {port} (published: {published:?})"
         );
     }
+    Ok(())
+}
+
+/// `.env.example` names every variable of the table (set or commented out as `# NAME=`), and no other.
+fn check_env_example() -> Result<()> {
+    let path = project_root().join(".env.example");
+    let text =
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let documented: BTreeSet<String> = text
+        .lines()
+        .map(|line| line.trim_start_matches('#').trim())
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, _)| name.trim().to_owned())
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    let table = sesame_variables();
+    let missing: Vec<_> = table.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&table).collect();
+    ensure!(
+        missing.is_empty() && unknown.is_empty(),
+        ".env.example lacks {missing:?} and documents {unknown:?}, which sesame does not read"
+    );
     Ok(())
 }
 
@@ -390,7 +438,7 @@ volumes:
 
     #[test]
     fn the_binaries_read_what_the_docs_say() {
-        let sesame = variables_read(SOURCES[0].1).unwrap();
+        let sesame = sesame_variables();
         for name in [
             "OIDC_ISSUER",
             "AUTH0_DOMAIN",
@@ -400,7 +448,7 @@ volumes:
         ] {
             assert!(sesame.contains(name), "{name} not found in {sesame:?}");
         }
-        let idp = variables_read(SOURCES[1].1).unwrap();
+        let idp = variables_read(MOCK_IDP_SOURCES).unwrap();
         for name in ["MOCK_IDP_ISSUER", "MOCK_IDP_PORT", "RUST_LOG"] {
             assert!(idp.contains(name), "{name} not found in {idp:?}");
         }

@@ -29,6 +29,7 @@ mod cargo;
 mod compose;
 mod demo;
 mod e2e;
+mod embed;
 mod flags;
 mod html;
 mod http;
@@ -82,6 +83,7 @@ fn run_test(test: &flags::Test) -> Result<()> {
     }
     compose::check()?;
     let bins = cargo::build_bins()?;
+    embed::run(&bins, &cargo::embed_example())?;
     e2e::run(&test.stores, &bins)
 }
 
