@@ -44,12 +44,11 @@ pub fn build_bins() -> Result<Bins> {
         "build the binaries",
         &[
             "build",
+            "--workspace",
             "--bin",
             "sesame",
             "--bin",
             "mock-idp",
-            "-p",
-            "sesame-axum",
             "--example",
             "embed",
         ],
