@@ -95,6 +95,7 @@ impl Store {
     }
 
     /// Whether sessions outlive the process (and so can be shared between instances).
+    #[allow(dead_code)] // replaced by the flags rewrite
     pub fn is_durable(self) -> bool {
         self != Store::Memory
     }

@@ -31,8 +31,6 @@ mod demo;
 mod e2e;
 mod embed;
 mod flags;
-mod html;
-mod http;
 mod process;
 mod webdriver;
 

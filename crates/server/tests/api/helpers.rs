@@ -1,8 +1,11 @@
-//! Test harness: the real server and the mock IdP, each on its own loopback port, and an HTTP
-//! client that keeps cookies and never follows redirects, so every hop can be asserted.
-//! Set `TEST_LOG=1` to see the server's logs.
-
-#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+//! Test harness: the app and the mock IdP, each on its own loopback port, and an HTTP client that
+//! keeps cookies and never follows redirects, so every hop can be asserted.
+//!
+//! One [`TestApp::builder`] for every test. The app runs either in this process (the router
+//! served on a task: fast, and its log lines can be captured) or as the real `sesame` binary
+//! (`.process()`), configured through a `.env` file in its own working directory, restarted by
+//! killing it: the scenarios written once in `scenarios.rs` run both ways on every store.
+//! Set `TEST_LOG=1` to see the in-process server's logs.
 
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Response, StatusCode, header};
@@ -10,7 +13,9 @@ use sesame_axum::{SesameBuilder, StoreKind};
 use sesame_mock_idp::{MockIdp, MockIdpConfig, spawn_for_tests};
 use sesame_testkit::{RedisServer, TempDir};
 use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 use url::Url;
 
 pub const APP_SECRET_KEY: &str = "4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c";
@@ -18,17 +23,55 @@ pub const APP_SECRET_KEY: &str = "4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f
 /// An app's configuration as environment variables.
 pub type Env = HashMap<String, String>;
 
+/// How the app under test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The router, served on a task of the test's runtime.
+    InProcess,
+    /// The `sesame` binary as a child process.
+    Process,
+}
+
 pub struct TestApp {
     pub base: Url,
     pub idp: MockIdp,
     pub issuer: Url,
     pub jar: Arc<Jar>,
     pub client: reqwest::Client,
-    /// The variables the app was configured with (restarts and second instances reuse them).
-    pub env: Env,
     /// The store's backing process or directory, alive as long as the app.
     pub backing: Arc<Backing>,
-    server: tokio::task::JoinHandle<()>,
+    /// How the app was started (restarts and second instances reuse it).
+    pub launch: Launch,
+    /// Shared with [`TestApp::other_browser`]s; the last one dropped stops the app.
+    server: Arc<Server>,
+}
+
+/// How to start the app: the mode and its configuration.
+#[derive(Clone)]
+pub struct Launch {
+    pub mode: Mode,
+    /// The app's variables (a `.env` file for a process).
+    pub env: Env,
+    /// The process's real environment, beyond PATH.
+    pub process_env: Vec<(String, String)>,
+}
+
+/// The running app: a task, or a child process with its working directory and log.
+enum Server {
+    Task(tokio::task::JoinHandle<()>),
+    Process { child: Child, dir: TempDir },
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        match self {
+            Server::Task(task) => task.abort(),
+            Server::Process { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
 }
 
 /// What a store needs outside the app: a private redis-server, or a temp dir for SQLite.
@@ -79,57 +122,109 @@ fn init_logs() {
     });
 }
 
-/// A mock IdP with default settings and the app (memory store) in front of it.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(MockIdpConfig::default(), &[]).await
+/// Configures a [`TestApp`]: by default the memory store, a well-behaved IdP, in process.
+pub struct TestAppBuilder {
+    idp: MockIdpConfig,
+    env: Vec<(String, String)>,
+    backing: Option<Arc<Backing>>,
+    kind: StoreKind,
+    mode: Mode,
+    process_env: Vec<(String, String)>,
 }
 
-/// A mock IdP with default settings and the app on the given store.
-pub async fn spawn_app_on(kind: StoreKind) -> TestApp {
-    spawn_app_full(MockIdpConfig::default(), &[], Backing::new(kind)).await
-}
-
-/// The app (memory store) with the IdP configured and extra env vars for the app.
-pub async fn spawn_app_with(idp_config: MockIdpConfig, extra_env: &[(&str, &str)]) -> TestApp {
-    spawn_app_full(idp_config, extra_env, Backing::new(StoreKind::Memory)).await
-}
-
-/// Everything configurable: the IdP, extra env vars, and the store backing.
-pub async fn spawn_app_full(
-    idp_config: MockIdpConfig,
-    extra_env: &[(&str, &str)],
-    backing: Arc<Backing>,
-) -> TestApp {
-    init_logs();
-    let (idp, issuer) = spawn_for_tests(idp_config).await.expect("mock IdP starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-
-    let mut env: HashMap<String, String> = [
-        ("OIDC_ISSUER", issuer.as_str()),
-        ("AUTH0_CLIENT_ID", "sesame"),
-        ("AUTH0_CLIENT_SECRET", "sesame-secret"),
-        ("APP_SECRET_KEY", APP_SECRET_KEY),
-        ("APP_BASE_URL", base.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    env.extend(backing.env());
-    for (name, value) in extra_env {
-        env.insert((*name).to_owned(), (*value).to_owned());
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            idp: MockIdpConfig::default(),
+            env: Vec::new(),
+            backing: None,
+            kind: StoreKind::Memory,
+            mode: Mode::InProcess,
+            process_env: Vec::new(),
+        }
     }
-    let server = serve(&env, listener).await;
-    let jar = Arc::new(Jar::default());
-    TestApp {
-        base,
-        idp,
-        issuer,
-        client: client_with(jar.clone()),
-        jar,
-        env,
-        backing,
-        server,
+
+    /// The default app: memory store, well-behaved IdP, in process.
+    pub async fn spawn() -> TestApp {
+        Self::builder().spawn().await
+    }
+}
+
+impl TestAppBuilder {
+    /// How the mock IdP behaves.
+    pub fn idp(mut self, config: MockIdpConfig) -> Self {
+        self.idp = config;
+        self
+    }
+
+    /// Extra variables for the app.
+    pub fn env(mut self, vars: &[(&str, &str)]) -> Self {
+        self.env
+            .extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self
+    }
+
+    /// The store, with a fresh backing (private redis-server, temp dir).
+    pub fn store(mut self, kind: StoreKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// An existing backing, shared with another app.
+    pub fn backing(mut self, backing: Arc<Backing>) -> Self {
+        self.kind = backing.kind;
+        self.backing = Some(backing);
+        self
+    }
+
+    /// Run the `sesame` binary instead of the router in process.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// A variable of the process's real environment (for what reads it there, not from
+    /// `.env`: the TLS library's `SSL_CERT_FILE`). Only with [`Mode::Process`].
+    pub fn process_env(mut self, name: &str, value: &str) -> Self {
+        self.process_env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        init_logs();
+        let (idp, issuer) = spawn_for_tests(self.idp).await.expect("mock IdP starts");
+        let backing = self.backing.unwrap_or_else(|| Backing::new(self.kind));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let mut env: Env = [
+            ("OIDC_ISSUER", issuer.as_str()),
+            ("AUTH0_CLIENT_ID", "sesame"),
+            ("AUTH0_CLIENT_SECRET", "sesame-secret"),
+            ("APP_SECRET_KEY", APP_SECRET_KEY),
+            ("APP_BASE_URL", base.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        env.extend(backing.env());
+        env.extend(self.env);
+        let launch = Launch {
+            mode: self.mode,
+            env,
+            process_env: self.process_env,
+        };
+        let server = Arc::new(launch.start(listener).await);
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            base,
+            idp,
+            issuer,
+            client: client_with(jar.clone()),
+            jar,
+            backing,
+            launch,
+            server,
+        }
     }
 }
 
@@ -149,11 +244,69 @@ pub async fn build(env: &Env) -> Result<axum::Router, String> {
     Ok(sesame_server::app(&sesame))
 }
 
-async fn serve(env: &Env, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
-    let router = build(env).await.expect("app prepares");
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    })
+impl Launch {
+    /// Starts the app on `listener`'s port, and waits until it answers.
+    async fn start(&self, listener: tokio::net::TcpListener) -> Server {
+        match self.mode {
+            Mode::InProcess => {
+                let router = build(&self.env).await.expect("app prepares");
+                Server::Task(tokio::spawn(async move {
+                    axum::serve(listener, router).await.unwrap();
+                }))
+            }
+            Mode::Process => {
+                let port = listener.local_addr().unwrap().port();
+                // Freed just before the child binds it; nothing else on loopback races for it.
+                drop(listener);
+                spawn_process(self, port).await
+            }
+        }
+    }
+}
+
+/// `sesame` in a directory of its own, configured as a newcomer would: a `.env` file beside
+/// it (the process environment holds only PATH), on `HOST=127.0.0.1`.
+async fn spawn_process(launch: &Launch, port: u16) -> Server {
+    let dir = TempDir::new("sesame-process");
+    let mut dotenv = String::new();
+    for (name, value) in launch.env.iter().chain([
+        (&"HOST".to_owned(), &"127.0.0.1".to_owned()),
+        (&"PORT".to_owned(), &port.to_string()),
+    ]) {
+        dotenv.push_str(&format!("{name}='{value}'\n"));
+    }
+    std::fs::write(dir.path().join(".env"), dotenv).unwrap();
+    let log = std::fs::File::create(dir.path().join("sesame.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .envs(launch.process_env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("sesame starts");
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(dir.path().join("sesame.log")).unwrap_or_default();
+            panic!("sesame exited ({status}) before it was ready:\n{log}");
+        }
+        if reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            return Server::Process { child, dir };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sesame did not come up on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A browser-like client: cookies kept, redirects not followed.
@@ -176,50 +329,20 @@ pub fn location(response: &Response) -> String {
 }
 
 impl TestApp {
-    /// A client for an app already running elsewhere (a real `sesame` process) at `base`, with
-    /// the IdP it uses; waits until its `/healthz` answers. [`Self::restart`] and
-    /// [`Self::second_instance`] are not for such apps.
-    pub async fn attach(base: &str, idp: MockIdp) -> TestApp {
-        let base = Url::parse(base).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while reqwest::get(base.join("/healthz").unwrap()).await.is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{base} did not come up"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        let env: Env = [
-            ("OIDC_ISSUER", idp.issuer().to_owned()),
-            ("AUTH0_CLIENT_ID", "sesame".to_owned()),
-            ("AUTH0_CLIENT_SECRET", "sesame-secret".to_owned()),
-            ("APP_SECRET_KEY", APP_SECRET_KEY.to_owned()),
-            ("APP_BASE_URL", base.to_string()),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
-        .collect();
-        let jar = Arc::new(Jar::default());
-        TestApp {
-            issuer: Url::parse(idp.issuer()).unwrap(),
-            base,
-            idp,
-            client: client_with(jar.clone()),
-            jar,
-            env,
-            backing: Backing::new(StoreKind::Memory),
-            server: tokio::spawn(async {}),
-        }
-    }
-
     /// Stops this app and starts a new one on the same port, store and config: what a deploy
-    /// or a crash does. The client gets fresh connections (the old ones died with the app).
+    /// or a crash does (a process is killed). The client gets fresh connections.
     pub async fn restart(&mut self) {
-        self.server.abort();
-        let _ = (&mut self.server).await;
+        // Dropping the old server stops it (abort, or SIGKILL and reap) before the port is reused.
+        let placeholder = Arc::new(Server::Task(tokio::spawn(async {})));
+        let old = std::mem::replace(&mut self.server, placeholder);
+        assert!(
+            Arc::into_inner(old).is_some(),
+            "restart with another browser of this app still alive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let address = format!("127.0.0.1:{}", self.base.port().unwrap());
         let listener = tokio::net::TcpListener::bind(address).await.unwrap();
-        self.server = serve(&self.env, listener).await;
+        self.server = Arc::new(self.launch.start(listener).await);
         self.client = client_with(self.jar.clone());
     }
 
@@ -228,7 +351,8 @@ impl TestApp {
     pub async fn second_instance(&self) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-        let server = serve(&self.env, listener).await;
+        // Same APP_BASE_URL: behind a balancer every instance has the one public URL.
+        let server = Arc::new(self.launch.start(listener).await);
         let jar = Arc::new(Jar::default());
         TestApp {
             base,
@@ -236,9 +360,34 @@ impl TestApp {
             issuer: self.issuer.clone(),
             client: client_with(jar.clone()),
             jar,
-            env: self.env.clone(),
             backing: self.backing.clone(),
+            launch: self.launch.clone(),
             server,
+        }
+    }
+
+    /// Another browser (a cookie jar of its own) on the same app.
+    pub fn other_browser(&self) -> TestApp {
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            base: self.base.clone(),
+            idp: self.idp.clone(),
+            issuer: self.issuer.clone(),
+            client: client_with(jar.clone()),
+            jar,
+            backing: self.backing.clone(),
+            launch: self.launch.clone(),
+            server: self.server.clone(),
+        }
+    }
+
+    /// The app process's log so far (empty for an in-process app: use [`capture_logs`]).
+    pub fn process_log(&self) -> String {
+        match self.server.as_ref() {
+            Server::Process { dir, .. } => {
+                std::fs::read_to_string(dir.path().join("sesame.log")).unwrap_or_default()
+            }
+            Server::Task(_) => String::new(),
         }
     }
 
@@ -286,6 +435,17 @@ impl TestApp {
             callback.starts_with(self.url("/callback").as_str()),
             "{callback}"
         );
+        callback
+    }
+
+    /// A whole login as `name`; returns the callback URL the browser followed.
+    pub async fn login_as_returning_callback(&self, name: &str) -> String {
+        let authorize = self.start_login("").await;
+        let callback = self
+            .authorize(&authorize, &[("mock_auto_login", name)])
+            .await;
+        let response = self.get_absolute(&callback).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "login as {name}");
         callback
     }
 
@@ -368,7 +528,12 @@ impl LogCapture {
 
     /// No line contains a token, a secret, or any of `also` (codes, states seen in the test).
     pub fn assert_no_secrets(&self, also: &[&str]) {
-        for line in self.lines() {
+        self.assert_no_secrets_in(&self.lines().join("\n"), also);
+    }
+
+    /// The same check of another log (a `sesame` process's).
+    pub fn assert_no_secrets_in(&self, log: &str, also: &[&str]) {
+        for line in log.lines() {
             for secret in NEVER_LOGGED.iter().chain(also) {
                 assert!(
                     secret.is_empty() || !line.contains(secret),

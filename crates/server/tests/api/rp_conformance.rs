@@ -6,13 +6,9 @@
 //! The acceptance cases (a single key without `kid`, key rotation) log the user in.
 //!
 //! Each test spawns its own app and IdP and runs on the default `current_thread` runtime, which
-//! is what lets [`common::capture_logs`] see exactly this test's server log lines.
+//! is what lets [`crate::helpers::capture_logs`] see exactly this test's server log lines.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod common;
-
-use common::{LogCapture, TestApp, capture_logs, location, query_param, spawn_app, spawn_app_with};
+use crate::helpers::{LogCapture, TestApp, capture_logs, location, query_param};
 use reqwest::StatusCode;
 use sesame_mock_idp::MockIdpConfig;
 use std::time::{Duration, Instant};
@@ -94,7 +90,7 @@ macro_rules! refused {
         #[tokio::test]
         async fn $name() {
             let logs = capture_logs();
-            let app = spawn_app().await;
+            let app = TestApp::spawn().await;
             assert_refused(&app, &logs, $misbehave, StatusCode::$status, $sentence, &$reason)
                 .await;
         }
@@ -137,7 +133,7 @@ refused! {
 #[tokio::test]
 async fn access_denied_with_a_hostile_description_is_shown_escaped() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     assert_refused(
         &app,
         &logs,
@@ -167,7 +163,7 @@ async fn access_denied_with_a_hostile_description_is_shown_escaped() {
 #[tokio::test]
 async fn a_signing_key_not_in_the_jwks_is_refused_after_one_refetch() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     assert_eq!(app.idp.jwks_requests(), 1, "fetched once at startup");
     assert_refused(
         &app,
@@ -188,14 +184,13 @@ async fn a_signing_key_not_in_the_jwks_is_refused_after_one_refetch() {
 #[tokio::test]
 async fn no_kid_with_several_keys_is_refused() {
     let logs = capture_logs();
-    let app = spawn_app_with(
-        MockIdpConfig {
+    let app = TestApp::builder()
+        .idp(MockIdpConfig {
             key_count: 2,
             ..MockIdpConfig::default()
-        },
-        &[],
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     assert_refused(
         &app,
         &logs,
@@ -211,7 +206,10 @@ async fn no_kid_with_several_keys_is_refused() {
 #[tokio::test]
 async fn a_slow_token_endpoint_times_out_with_an_error_page() {
     let logs = capture_logs();
-    let app = spawn_app_with(MockIdpConfig::default(), &[("OIDC_HTTP_TIMEOUT", "2s")]).await;
+    let app = TestApp::builder()
+        .env(&[("OIDC_HTTP_TIMEOUT", "2s")])
+        .spawn()
+        .await;
     let took = assert_refused(
         &app,
         &logs,
@@ -231,7 +229,7 @@ async fn a_slow_token_endpoint_times_out_with_an_error_page() {
 #[tokio::test]
 async fn no_kid_with_a_single_key_logs_the_user_in() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let authorize = app.start_login("?returnTo=/private").await;
     let callback = app
         .authorize(
@@ -253,7 +251,7 @@ async fn no_kid_with_a_single_key_logs_the_user_in() {
 #[tokio::test]
 async fn key_rotation_is_followed_and_refetching_is_rate_limited() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     assert_eq!(app.login_as("alice").await.status(), StatusCode::FOUND);
     assert!(app.home().await.1.contains("Welcome Alice!"));
     assert_eq!(app.idp.jwks_requests(), 1);
@@ -311,14 +309,16 @@ async fn a_discovery_issuer_other_than_the_configured_one_stops_startup() {
         ("OIDC_ISSUER", idp.issuer()),
         ("AUTH0_CLIENT_ID", "sesame"),
         ("AUTH0_CLIENT_SECRET", "sesame-secret"),
-        ("APP_SECRET_KEY", common::APP_SECRET_KEY),
+        ("APP_SECRET_KEY", crate::helpers::APP_SECRET_KEY),
         ("APP_BASE_URL", "http://127.0.0.1:1/"),
     ];
-    let env: common::Env = env
+    let env: crate::helpers::Env = env
         .iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect();
-    let err = common::build(&env).await.expect_err("startup must fail");
+    let err = crate::helpers::build(&env)
+        .await
+        .expect_err("startup must fail");
     assert!(err.starts_with("OIDC_ISSUER: "), "{err}");
     assert!(err.contains("https://evil.example"), "{err}");
     assert!(err.contains(idp.issuer()), "{err}");
@@ -331,7 +331,7 @@ async fn a_discovery_issuer_other_than_the_configured_one_stops_startup() {
 #[tokio::test]
 async fn an_authorization_response_from_another_issuer_is_refused() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let authorize = app.start_login("").await;
     let callback = app
         .authorize(&authorize, &[("mock_auto_login", "alice")])

@@ -5,15 +5,13 @@
 //! The query-string parser itself is property-tested beside it, in `src/routes/callback.rs`.
 //! Case counts are modest on purpose: the suite must stay fast.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod common;
-
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Map, Value, json};
 use sesame_auth::{AuthenticatedUser, PendingLogin, sanitize_return_to};
 use url::Url;
+
+use crate::helpers::TestApp;
 
 /// `returnTo` candidates: anything, the classic open-redirect prefixes with any tail, and
 /// plausible local paths.
@@ -267,7 +265,7 @@ fn callback_answers_any_query_with_the_error_page() {
         .enable_all()
         .build()
         .unwrap();
-    let app = runtime.block_on(common::spawn_app());
+    let app = runtime.block_on(TestApp::spawn());
     let real_callback = runtime.block_on(async {
         let authorize = app.start_login("").await;
         app.authorize(&authorize, &[("mock_auto_login", "alice")])

@@ -4,16 +4,9 @@
 //! query strings. Every refusal is a 4xx error page, never a panic or a 5xx, creates no session,
 //! and leaves the app serving.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod common;
-
-use common::{
-    TestApp, capture_logs, client_with, location, query_param, spawn_app, spawn_app_with,
-};
+use crate::helpers::{TestApp, capture_logs, client_with, location, query_param};
 use reqwest::StatusCode;
 use reqwest::cookie::Jar;
-use sesame_mock_idp::MockIdpConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -49,7 +42,7 @@ fn other_browser() -> reqwest::Client {
 #[tokio::test]
 async fn a_callback_without_state_is_refused_and_the_real_login_still_completes() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let callback = callback_for(&app, "alice").await;
     let code = query_param(&callback, "code").unwrap();
 
@@ -74,7 +67,7 @@ async fn a_callback_without_state_is_refused_and_the_real_login_still_completes(
 #[tokio::test]
 async fn a_callback_with_a_wrong_state_is_refused_and_the_real_login_still_completes() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let callback = callback_for(&app, "alice").await;
     let code = query_param(&callback, "code").unwrap();
     let state = query_param(&callback, "state").unwrap();
@@ -108,7 +101,7 @@ async fn a_callback_with_a_wrong_state_is_refused_and_the_real_login_still_compl
 /// the victim in as the attacker. The victim's browser never started that login.
 #[tokio::test]
 async fn a_callback_from_another_browser_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let attackers_callback = callback_for(&app, "mallory").await;
 
     let victim = other_browser();
@@ -126,7 +119,7 @@ async fn a_callback_from_another_browser_is_refused() {
 #[tokio::test]
 async fn a_state_already_used_by_a_refused_login_is_refused() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let authorize = app.start_login("").await;
     let callback = app
         .authorize(
@@ -156,7 +149,7 @@ async fn a_state_already_used_by_a_refused_login_is_refused() {
 #[tokio::test]
 async fn a_replayed_callback_after_login_changes_nothing() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let callback = callback_for(&app, "alice").await;
     assert_eq!(
         app.get_absolute(&callback).await.status(),
@@ -183,7 +176,7 @@ async fn a_replayed_callback_after_login_changes_nothing() {
 #[tokio::test]
 async fn a_callback_with_no_pending_login_is_refused_without_creating_a_session() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     for query in ["?code=abc&state=xyz", "", "?error=access_denied"] {
         logs.clear();
         let response = app.get(&format!("/callback{query}")).await;
@@ -201,7 +194,10 @@ async fn a_callback_with_no_pending_login_is_refused_without_creating_a_session(
 #[tokio::test]
 async fn a_login_left_too_long_at_the_provider_is_refused() {
     let logs = capture_logs();
-    let app = spawn_app_with(MockIdpConfig::default(), &[("OIDC_LOGIN_TIMEOUT", "1s")]).await;
+    let app = TestApp::builder()
+        .env(&[("OIDC_LOGIN_TIMEOUT", "1s")])
+        .spawn()
+        .await;
     let callback = callback_for(&app, "alice").await;
     // Ages are whole seconds: 2.1 s is always more than one whole second later.
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -223,7 +219,7 @@ async fn a_login_left_too_long_at_the_provider_is_refused() {
 
 #[tokio::test]
 async fn return_to_open_redirect_attempts_all_land_on_home() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     for (return_to, expected) in [
         ("%2Fsomewhere%3Fx%3D1", "/somewhere?x=1"),
         ("//evil.example", "/"),
@@ -256,7 +252,7 @@ async fn return_to_open_redirect_attempts_all_land_on_home() {
 /// after it: login issues a new one, and the old one leads to no user.
 #[tokio::test]
 async fn login_defeats_session_fixation() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     // A cookie the attacker made up is not adopted: it is not signed with our key.
     app.jar
         .add_cookie_str("sesame=attacker-chosen-id; Path=/", &app.base);
@@ -299,7 +295,7 @@ fn set_cookie(response: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn cookies_are_httponly_and_lax_and_not_secure_on_http() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let response = app.get("/login").await;
     let cookie = set_cookie(&response);
     assert!(cookie.starts_with("sesame="), "{cookie}");
@@ -315,11 +311,10 @@ async fn cookies_are_httponly_and_lax_and_not_secure_on_http() {
 /// app), the cookie is `Secure` and named `__Host-`, and a whole login works with it.
 #[tokio::test]
 async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
-    let app = spawn_app_with(
-        MockIdpConfig::default(),
-        &[("APP_BASE_URL", "https://sesame.example/")],
-    )
-    .await;
+    let app = TestApp::builder()
+        .env(&[("APP_BASE_URL", "https://sesame.example/")])
+        .spawn()
+        .await;
     // A browser would refuse a Secure cookie over http, so carry it by hand.
     let browser = other_browser();
     let response = browser.get(app.url("/login")).send().await.unwrap();
@@ -378,7 +373,7 @@ async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
 #[tokio::test]
 async fn oversized_and_malformed_queries_get_an_error_page_never_a_crash() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let long_state = format!("/callback?code=a&state={}", "s".repeat(9 * 1024));
     // 60 KB: about as long as a URI gets (the http crate stops at 64 KiB).
     let huge = format!("/callback?{}", "x=y&".repeat(15_000));
@@ -453,7 +448,7 @@ async fn oversized_and_malformed_queries_get_an_error_page_never_a_crash() {
 #[tokio::test]
 async fn a_hostile_error_description_cannot_forge_a_log_line() {
     let logs = capture_logs();
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let authorize = app.start_login("").await;
     let state = query_param(authorize.as_str(), "state").unwrap();
     let callback = app.url("/callback").to_string();

@@ -2,11 +2,7 @@
 //! sharing one store, a Redis outage (503 within 2 s, recovery without restart), page views
 //! that do not write, and startup failures that name the variable.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod common;
-
-use common::{Backing, TestApp, client_with, spawn_app_full, spawn_app_on};
+use crate::helpers::{Backing, Mode, TestApp, client_with};
 use reqwest::StatusCode;
 use reqwest::cookie::{CookieStore, Jar};
 use sesame_axum::StoreKind;
@@ -39,13 +35,13 @@ async fn log_in(base: url::Url, name: String) -> (String, String) {
         .send()
         .await
         .unwrap();
-    let mut authorize = url::Url::parse(&common::location(&response)).unwrap();
+    let mut authorize = url::Url::parse(&crate::helpers::location(&response)).unwrap();
     authorize
         .query_pairs_mut()
         .append_pair("mock_auto_login", &name);
     let response = client.get(authorize).send().await.unwrap();
     let response = client
-        .get(common::location(&response))
+        .get(crate::helpers::location(&response))
         .send()
         .await
         .unwrap();
@@ -64,23 +60,15 @@ async fn home_as(app: &TestApp, cookie: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-fn capitalised(name: &str) -> String {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
 async fn sessions_survive_a_restart(kind: StoreKind, count: usize) {
-    let mut app = spawn_app_on(kind).await;
+    let mut app = TestApp::builder().store(kind).spawn().await;
     let users = log_in_many(&app, count).await;
     app.restart().await;
     let mut lost = Vec::new();
     for (name, cookie) in &users {
         let (status, body) = home_as(&app, cookie).await;
         assert_eq!(status, StatusCode::OK);
-        if !body.contains(&format!("Welcome {}!", capitalised(name))) {
+        if !body.contains(&format!("Welcome {}!", sesame_mock_idp::display_name(name))) {
             lost.push(name.clone());
         }
     }
@@ -103,7 +91,7 @@ async fn a_thousand_sqlite_sessions_survive_a_restart() {
 
 #[tokio::test]
 async fn memory_sessions_do_not_survive_a_restart() {
-    let mut app = spawn_app_on(StoreKind::Memory).await;
+    let mut app = TestApp::builder().store(StoreKind::Memory).spawn().await;
     let users = log_in_many(&app, 3).await;
     app.restart().await;
     for (_, cookie) in &users {
@@ -112,7 +100,7 @@ async fn memory_sessions_do_not_survive_a_restart() {
 }
 
 async fn instances_share_sessions(kind: StoreKind) {
-    let a = spawn_app_on(kind).await;
+    let a = TestApp::builder().store(kind).spawn().await;
     let b = a.second_instance().await;
     assert!(a.login_as("alice").await.status().is_redirection());
     let cookie = a.session_cookie().unwrap();
@@ -149,7 +137,7 @@ async fn two_instances_share_sqlite_sessions() {
 
 #[tokio::test]
 async fn a_redis_outage_is_a_quick_503_and_heals_without_a_restart() {
-    let app = spawn_app_on(StoreKind::Redis).await;
+    let app = TestApp::builder().store(StoreKind::Redis).spawn().await;
     app.login_as("alice").await;
     let cookie = app.session_cookie().unwrap();
 
@@ -216,7 +204,7 @@ async fn wait_until_ready(app: &TestApp) {
 
 #[tokio::test]
 async fn page_views_read_the_session_without_rewriting_it() {
-    let app = spawn_app_on(StoreKind::Redis).await;
+    let app = TestApp::builder().store(StoreKind::Redis).spawn().await;
     app.login_as("alice").await;
     assert_eq!(app.backing.redis().command(&["CONFIG", "RESETSTAT"]), "+OK");
     for _ in 0..20 {
@@ -269,7 +257,7 @@ async fn unreachable_redis_or_unwritable_sqlite_stop_startup_naming_the_variable
             .env("OIDC_ISSUER", "http://127.0.0.1:9")
             .env("AUTH0_CLIENT_ID", "sesame")
             .env("AUTH0_CLIENT_SECRET", "sesame-secret")
-            .env("APP_SECRET_KEY", common::APP_SECRET_KEY)
+            .env("APP_SECRET_KEY", crate::helpers::APP_SECRET_KEY)
             .envs(env)
             .output()
             .unwrap();
@@ -288,7 +276,7 @@ async fn unreachable_redis_or_unwritable_sqlite_stop_startup_naming_the_variable
 #[tokio::test]
 async fn redis_keys_live_in_the_configured_database_and_expire() {
     let backing = Backing::new(StoreKind::Redis);
-    let app = spawn_app_full(MockIdpConfig::default(), &[], backing).await;
+    let app = TestApp::builder().backing(backing).spawn().await;
     app.login_as("alice").await;
     let redis = app.backing.redis();
     // The harness points the app at database 1 (REDIS_URL=.../1); database 0 stays empty.
@@ -304,16 +292,6 @@ async fn redis_keys_live_in_the_configured_database_and_expire() {
         (3000..=3600).contains(&ttl),
         "the key expires with the session's idle timeout (1h), TTL {ttl}"
     );
-}
-
-/// Kills the child process when dropped, so a failing assertion never leaves it running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `rediss://` works over rustls (on ring, the one crypto backend in the tree), verifying the
@@ -337,7 +315,7 @@ async fn rediss_works_with_rustls_and_verifies_the_certificate() {
             .env("OIDC_ISSUER", idp.issuer())
             .env("AUTH0_CLIENT_ID", "sesame")
             .env("AUTH0_CLIENT_SECRET", "sesame-secret")
-            .env("APP_SECRET_KEY", common::APP_SECRET_KEY)
+            .env("APP_SECRET_KEY", crate::helpers::APP_SECRET_KEY)
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("APP_BASE_URL", &base)
@@ -357,14 +335,13 @@ async fn rediss_works_with_rustls_and_verifies_the_certificate() {
         "an untrusted certificate is refused, naming REDIS_URL: {stderr}"
     );
 
-    let _app = KillOnDrop(
-        sesame(true)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let app = TestApp::attach(&base, idp).await;
+    // SSL_CERT_FILE is read by the TLS library from the real environment, not from `.env`.
+    let app = TestApp::builder()
+        .mode(Mode::Process)
+        .process_env("SSL_CERT_FILE", &ca)
+        .env(&[("SESSION_STORE", "redis"), ("REDIS_URL", &redis.url(0))])
+        .spawn()
+        .await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     app.login_as("alice").await;
     assert!(app.home().await.1.contains("Welcome Alice!"));

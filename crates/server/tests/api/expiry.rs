@@ -1,25 +1,19 @@
 //! Session lifetimes, the same on every store: the idle timeout rolls with use, a session left
 //! alone ends, and the absolute timeout ends a login however active it is.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod common;
-
-use common::{Backing, TestApp, spawn_app_full};
+use crate::helpers::TestApp;
 use sesame_axum::StoreKind;
-use sesame_mock_idp::MockIdpConfig;
 use std::time::{Duration, Instant};
 
 async fn app_with(kind: StoreKind, idle: &str, absolute: &str) -> TestApp {
-    spawn_app_full(
-        MockIdpConfig::default(),
-        &[
+    TestApp::builder()
+        .store(kind)
+        .env(&[
             ("SESSION_IDLE_TIMEOUT", idle),
             ("SESSION_ABSOLUTE_TIMEOUT", absolute),
-        ],
-        Backing::new(kind),
-    )
-    .await
+        ])
+        .spawn()
+        .await
 }
 
 async fn logged_in(app: &TestApp) -> bool {
