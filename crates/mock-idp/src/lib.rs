@@ -31,6 +31,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 pub use config::{DEFAULT_TOKEN_AUTH_METHODS, MockIdpConfig};
 pub use error::MockIdpError;
 pub use misbehaviour::{Misbehaviour, UnknownMisbehaviour};
+pub use users::display_name;
 
 use grants::Grants;
 use keys::SigningKeyPair;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 pub(crate) fn profile_claims(issuer: &str, username: &str) -> Map<String, Value> {
     let claims = json!({
         "sub": subject(username),
-        "name": capitalise(username),
+        "name": display_name(username),
         "nickname": username,
         "email": format!("{username}@example.com"),
         "email_verified": true,
@@ -29,8 +29,9 @@ pub(crate) fn subject(username: &str) -> String {
     format!("mock|{username}")
 }
 
-/// "alice" → "Alice".
-fn capitalise(username: &str) -> String {
+/// The `name` claim the mock IdP gives `username`: its first letter upper-cased ("alice" →
+/// "Alice"). Public so tests and the benchmark can predict the "Welcome {name}!" a user's page shows.
+pub fn display_name(username: &str) -> String {
     let mut chars = username.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -56,6 +57,8 @@ mod tests {
         let c = profile_claims("http://idp", "alice");
         assert_eq!(c["sub"], "mock|alice");
         assert_eq!(c["name"], "Alice");
+        assert_eq!(display_name("user000042"), "User000042");
+        assert_eq!(display_name(""), "");
         assert_eq!(c["email"], "alice@example.com");
         assert_eq!(c["picture"], "http://idp/avatars/alice.svg");
         assert_eq!(
