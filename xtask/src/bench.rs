@@ -33,9 +33,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::bins::{App, Bins, CLIENT_ID, CLIENT_SECRET};
-use crate::flags::{Bench, Store};
-use crate::process::{ChildGuard, Output, find_program, free_ports, start_redis};
+use sesame_testkit::bins::{App, Bins, CLIENT_ID, CLIENT_SECRET, Store};
+use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
+use sesame_testkit::redis::start as start_redis;
+
+use crate::flags::Bench;
 use crate::{Result, cargo, project_root, target_dir};
 
 /// The shape of a run: `--quick` shrinks every count and window.
@@ -126,7 +128,8 @@ struct Context<'a> {
 
 /// Runs the benchmark.
 pub fn run(options: &Bench) -> Result<()> {
-    preflight(&options.stores)?;
+    let chosen = Store::chosen(&options.store);
+    preflight(&chosen)?;
     let plan = Plan::new(options.quick);
     cargo::run(
         "build release binaries",
@@ -167,7 +170,7 @@ pub fn run(options: &Bench) -> Result<()> {
         );
     }
 
-    let [idp_port] = ports::<1>()?;
+    let [idp_port] = free_ports()?;
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let mut idp = ChildGuard::spawn(
         "mock-idp",
@@ -191,7 +194,7 @@ pub fn run(options: &Bench) -> Result<()> {
     let provider = provider_alone(&ctx)?;
 
     let mut stores = Vec::new();
-    for &store in &options.stores {
+    for &store in &chosen {
         println!("\n==> store: {store}");
         stores.push(bench_store(&ctx, store)?);
     }
@@ -262,14 +265,6 @@ fn wrong_answers(stores: &[Value]) -> Result<()> {
     Ok(())
 }
 
-/// `N` free ports on 127.0.0.1.
-fn ports<const N: usize>() -> Result<[u16; N]> {
-    let ports = free_ports(N)?;
-    ports.try_into().map_err(|ports: Vec<u16>| -> crate::Error {
-        format!("expected {N} free ports, got {ports:?}").into()
-    })
-}
-
 /// A running child's PID.
 fn pid(child: &ChildGuard) -> Result<u32> {
     child
@@ -323,7 +318,7 @@ fn bench_store(ctx: &Context, store: Store) -> Result<Value> {
     let plan = ctx.plan;
     let dir = ctx.work.join(store.as_str());
     fs::create_dir_all(&dir)?;
-    let [redis_port, app_port] = ports::<2>()?;
+    let [redis_port, app_port] = free_ports()?;
     let base = format!("http://127.0.0.1:{app_port}");
     let mut app = App::local(&ctx.issuer, app_port, store)?;
     let redis_addr = SocketAddr::from(([127, 0, 0, 1], redis_port));
@@ -686,7 +681,7 @@ fn measure_ceiling(
     page_bytes: u64,
     cookies: &Path,
 ) -> Result<Value> {
-    let [port] = ports::<1>()?;
+    let [port] = free_ports()?;
     let mut command = Command::new(&ctx.tools.ceiling);
     command.current_dir(dir).args([
         "--port",

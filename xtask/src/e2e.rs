@@ -10,14 +10,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use reqwest::Url;
+use sesame_mock_idp::display_name;
+use sesame_testkit::bins::{App, Bins, CLIENT_ID, CLIENT_SECRET, Store, warn_about_dotenv};
+use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 
-use crate::bins::{App, Bins, CLIENT_ID, CLIENT_SECRET, warn_about_dotenv};
-use crate::flags::Store;
 use crate::html;
 use crate::http::{
     Browser, Hop, Journal, expect_param, expect_url, expect_url_prefix, param, required_param,
 };
-use crate::process::{ChildGuard, Output, find_program, free_ports, start_redis};
 use crate::{Result, browser, fresh_dir, webdriver};
 
 /// One end-to-end check, run once for every store it applies to.
@@ -158,25 +158,12 @@ impl Stack {
     fn start(store: Store, bins: &Bins) -> Result<Self> {
         let dir = fresh_dir(&format!("e2e/{store}"))?;
         warn_about_dotenv(&dir);
-        let ports = free_ports(4)?;
-        let &[redis_port, idp_port, app_port, spare_port] = ports.as_slice() else {
-            bail!("expected 4 free ports, got {ports:?}");
-        };
+        let [redis_port, idp_port, app_port, spare_port] = free_ports()?;
         let idp = format!("http://127.0.0.1:{idp_port}");
         let base = format!("http://127.0.0.1:{app_port}");
         let mut app = App::local(&idp, app_port, store)?;
-        let mut services = Vec::new();
-        match store {
-            Store::Memory => {}
-            Store::Redis => {
-                services.push(start_redis(&dir, redis_port)?);
-                app.redis_url = Some(format!("redis://127.0.0.1:{redis_port}/0"));
-            }
-            Store::Sqlite => {
-                let db = dir.join("sesame.db");
-                app.database_url = Some(format!("sqlite://{}?mode=rwc", db.display()));
-            }
-        }
+        let mut services: Vec<ChildGuard> =
+            app.start_store(&dir, redis_port)?.into_iter().collect();
         let mut mock_idp = ChildGuard::spawn(
             "mock-idp",
             bins.mock_idp(&dir, idp_port, &idp),
@@ -317,22 +304,13 @@ fn expect_guest(hop: &Hop) -> Result<()> {
 /// Asserts the home page of logged-in `user` (as the mock IdP describes users).
 fn expect_user(s: &Stack, hop: &Hop, user: &str) -> Result<()> {
     hop.expect_status(200)?
-        .expect_text(&format!("Welcome {}!", capitalise(user)))?
+        .expect_text(&format!("Welcome {}!", display_name(user)))?
         .expect_text(&format!("{user}@example.com"))?
         .expect_text(&format!("{}/avatars/{user}.svg", s.idp))?
         // Pretty-printed JSON puts a space after the colon; compact JSON does not.
         .expect_text("\"sub\": ")?
         .expect_no_text("Welcome Guest")?;
     Ok(())
-}
-
-/// "alice" → "Alice", the mock IdP's display name.
-fn capitalise(user: &str) -> String {
-    let mut chars = user.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 // ---- the scenarios ----
@@ -584,12 +562,6 @@ fn no_secrets(s: &mut Stack) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn capitalises_like_the_mock_idp() {
-        assert_eq!(capitalise("alice"), "Alice");
-        assert_eq!(capitalise(""), "");
-    }
 
     #[test]
     fn every_store_runs_the_secrets_check_last() {
