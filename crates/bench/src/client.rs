@@ -10,8 +10,12 @@ use hyper::{Request, Uri, header};
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpStream;
 use url::Url;
+
+/// How long one request may take before it counts as failed.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Request bodies: empty for GETs, a form for the token endpoint.
 pub type Body = Full<Bytes>;
@@ -113,12 +117,23 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Sends `request` to `origin` over this agent's connection to it.
-    pub async fn send(
-        &mut self,
-        origin: &Origin,
-        request: Request<Body>,
-    ) -> Result<(Parts, Bytes)> {
+    /// `GET url` with an optional cookie.
+    pub async fn get(&mut self, url: &Url, cookie: Option<&str>) -> Result<(Parts, Bytes)> {
+        let request = get(&Origin::of(url)?, target(url)?, cookie)?;
+        self.send(url, request).await
+    }
+
+    /// Sends `request` to `url`'s origin over this agent's connection to it, within
+    /// [`REQUEST_TIMEOUT`].
+    pub async fn send(&mut self, url: &Url, request: Request<Body>) -> Result<(Parts, Bytes)> {
+        let origin = Origin::of(url)?;
+        tokio::time::timeout(REQUEST_TIMEOUT, self.send_to(&origin, request))
+            .await
+            .with_context(|| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+            .with_context(|| format!("request to {}", url.path()))
+    }
+
+    async fn send_to(&mut self, origin: &Origin, request: Request<Body>) -> Result<(Parts, Bytes)> {
         let reusable = self
             .connections
             .get(&origin.addr)
@@ -163,56 +178,4 @@ pub fn set_cookie(parts: &Parts, name: &str) -> Option<String> {
                 .is_some_and(|(n, v)| n == name && !v.is_empty())
         })
         .map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use hyper::Response;
-
-    fn head(response: Response<()>) -> Parts {
-        response.into_parts().0
-    }
-
-    #[test]
-    fn origins_stay_on_loopback() -> Result<()> {
-        let origin = Origin::of(&Url::parse("http://127.0.0.1:8080/x?y=1")?)?;
-        assert_eq!(origin.host, "127.0.0.1:8080");
-        assert!(Origin::of(&Url::parse("http://192.0.2.1:80/")?).is_err());
-        assert!(Origin::of(&Url::parse("https://127.0.0.1/")?).is_err());
-        assert_eq!(
-            target(&Url::parse("http://127.0.0.1:1/a/b?c=d")?)?,
-            "/a/b?c=d"
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn reads_set_cookie_and_location() -> Result<()> {
-        let response = Response::builder()
-            .status(302)
-            .header(header::LOCATION, "/callback?code=1")
-            .header(header::SET_COOKIE, "other=1; Path=/")
-            .header(header::SET_COOKIE, "sesame=abc.def; HttpOnly; Path=/")
-            .body(())?;
-        let parts = head(response);
-        assert_eq!(
-            set_cookie(&parts, "sesame").as_deref(),
-            Some("sesame=abc.def")
-        );
-        assert_eq!(set_cookie(&parts, "missing"), None);
-        let base = Url::parse("http://127.0.0.1:3000/login")?;
-        assert_eq!(
-            location(&parts, &base)?.as_str(),
-            "http://127.0.0.1:3000/callback?code=1"
-        );
-        let cleared = head(
-            Response::builder()
-                .header(header::SET_COOKIE, "sesame=; Max-Age=0")
-                .body(())?,
-        );
-        assert_eq!(set_cookie(&cleared, "sesame"), None);
-        assert!(location(&cleared, &base).is_err());
-        Ok(())
-    }
 }
