@@ -1,4 +1,4 @@
-//! The smallest HTTP/1.1 client that serves: one hyper connection over one `TcpStream`, kept alive,
+//! The load generator's HTTP/1.1 client: one hyper connection over one `TcpStream`, kept alive,
 //! with no pool, no redirects and no retries, so what is measured is one request after another.
 
 use anyhow::{Context as _, Result, bail};
@@ -8,13 +8,12 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::http::response::Parts;
 use hyper::{Request, Uri, header};
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use url::Url;
 
-/// How long one request may take before it counts as failed.
+/// How long one request may take before it counts as failed (in page views and in logins).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Request bodies: empty for GETs, a form for the token endpoint.
@@ -107,75 +106,4 @@ impl Connection {
         let body = body.collect().await?.to_bytes();
         Ok((parts, body))
     }
-}
-
-/// One connection per origin, opened on first use and reopened if the server closed it: what a
-/// browser tab does, without the pool.
-#[derive(Default)]
-pub struct Agent {
-    connections: HashMap<SocketAddr, Connection>,
-}
-
-impl Agent {
-    /// `GET url` with an optional cookie.
-    pub async fn get(&mut self, url: &Url, cookie: Option<&str>) -> Result<(Parts, Bytes)> {
-        let request = get(&Origin::of(url)?, target(url)?, cookie)?;
-        self.send(url, request).await
-    }
-
-    /// Sends `request` to `url`'s origin over this agent's connection to it, within
-    /// [`REQUEST_TIMEOUT`].
-    pub async fn send(&mut self, url: &Url, request: Request<Body>) -> Result<(Parts, Bytes)> {
-        let origin = Origin::of(url)?;
-        tokio::time::timeout(REQUEST_TIMEOUT, self.send_to(&origin, request))
-            .await
-            .with_context(|| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
-            .with_context(|| format!("request to {}", url.path()))
-    }
-
-    async fn send_to(&mut self, origin: &Origin, request: Request<Body>) -> Result<(Parts, Bytes)> {
-        let reusable = self
-            .connections
-            .get(&origin.addr)
-            .is_some_and(|connection| !connection.is_closed());
-        if !reusable {
-            let connection = Connection::open(origin.addr).await?;
-            self.connections.insert(origin.addr, connection);
-        }
-        let connection = self
-            .connections
-            .get_mut(&origin.addr)
-            .context("connection vanished")?;
-        connection.send(request).await
-    }
-}
-
-/// The `Location` of a redirect, resolved against `base`; an error naming the status otherwise.
-pub fn location(parts: &Parts, base: &Url) -> Result<Url> {
-    if !parts.status.is_redirection() {
-        bail!("expected a redirect, got {}", parts.status);
-    }
-    let location = parts
-        .headers
-        .get(header::LOCATION)
-        .context("a redirect without Location")?
-        .to_str()?;
-    Ok(base.join(location)?)
-}
-
-/// The `name=value` pair a response's `Set-Cookie` sets for `name`, or `None` when it sets none
-/// (or clears it).
-pub fn set_cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| value.split(';').next())
-        .map(str::trim)
-        .find(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(n, v)| n == name && !v.is_empty())
-        })
-        .map(str::to_owned)
 }

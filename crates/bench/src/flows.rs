@@ -1,4 +1,4 @@
-//! The login-flow driver: many complete logins at a fixed concurrency, each with its own cookie jar.
+//! The login-flow driver: many complete logins at a fixed concurrency, each with its own cookie.
 //!
 //! [`Mode::Login`] is what a browser does against Sesame with the mock IdP's auto-login:
 //! `GET /login` (302 to the provider, a session cookie) → `GET {authorize}&mock_auto_login=NAME`
@@ -11,30 +11,30 @@
 //!
 //! [`Mode::Pending`] only starts logins (`GET /login`): a session holding a pending login.
 //!
-//! Each worker keeps one keep-alive connection per origin and reuses it across its flows, as a
-//! browser would; the cookie jar is per flow.
+//! The flows share one HTTP client that follows no redirects and keeps no cookies; its keep-alive
+//! connections are reused from flow to flow, as a browser reuses its own.
 
-use crate::client::{self, Agent, Body};
-use crate::stats::{Latencies, Summary};
-use anyhow::{Context as _, Result, ensure};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hyper::body::Bytes;
-use hyper::http::response::Parts;
-use hyper::{Request, header};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::{StreamExt as _, stream};
 use rand::RngCore as _;
+use reqwest::header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Client, RequestBuilder, redirect};
 use serde::{Deserialize, Serialize};
 use sesame_mock_idp::display_name;
 use sesame_testkit::bins::{CLIENT_ID, CLIENT_SECRET};
 use sesame_testkit::procfs;
 use sha2::{Digest as _, Sha256};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 use url::Url;
 
+use crate::client::REQUEST_TIMEOUT;
+use crate::stats::{Latencies, Summary};
+
 /// Sesame's session cookie (plain `http://`, so without the `__Host-` prefix).
-const COOKIE: &str = "sesame";
+const SESSION_COOKIE: &str = "sesame";
 
 /// Which flow to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,138 +128,85 @@ impl FlowReport {
     }
 }
 
-/// Everything the workers share.
-struct Shared {
-    config: FlowConfig,
-    provider: Option<Discovery>,
-    next_flow: AtomicUsize,
-}
-
-/// What one worker (or, merged, all of them) counted.
-struct Tally {
-    per_flow: Latencies,
-    steps: Vec<Latencies>,
-    completed: u64,
-    errors: u64,
-    first_problem: Option<String>,
-    sessions: Vec<(usize, Session)>,
-}
-
-impl Tally {
-    fn empty(mode: Mode) -> Result<Self> {
-        Ok(Self {
-            per_flow: Latencies::new()?,
-            steps: mode
-                .steps()
-                .iter()
-                .map(|_| Latencies::new())
-                .collect::<Result<_>>()?,
-            completed: 0,
-            errors: 0,
-            first_problem: None,
-            sessions: Vec::new(),
-        })
-    }
-
-    fn add(&mut self, other: Tally) -> Result<()> {
-        self.per_flow.merge(&other.per_flow)?;
-        for (total, part) in self.steps.iter_mut().zip(&other.steps) {
-            total.merge(part)?;
-        }
-        self.completed += other.completed;
-        self.errors += other.errors;
-        self.first_problem = self.first_problem.take().or(other.first_problem);
-        self.sessions.extend(other.sessions);
-        Ok(())
-    }
+/// An HTTP client as a browser without a cookie jar: no redirects followed, a timeout per request.
+pub fn client() -> Result<Client> {
+    let builder = Client::builder().redirect(redirect::Policy::none());
+    Ok(builder.timeout(REQUEST_TIMEOUT).build()?)
 }
 
 /// Runs the flows; returns the report and, in flow order, the sessions that completed.
-pub async fn run(config: FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
+pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
     ensure!(config.concurrency > 0, "need a concurrency of at least 1");
+    let client = client()?;
     let provider = match config.mode {
-        Mode::Provider => Some(discover(&config.issuer).await?),
+        Mode::Provider => Some(discover(&client, &config.issuer).await?),
         Mode::Login | Mode::Pending => None,
     };
     let cpu_before = procfs::cpu_seconds(std::process::id())?;
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        provider,
-        next_flow: AtomicUsize::new(0),
-    });
     let start = Instant::now();
-    let workers: Vec<_> = (0..config.concurrency.min(config.flows.max(1)))
-        .map(|_| tokio::spawn(work(Arc::clone(&shared))))
-        .collect();
-    let mut total = Tally::empty(config.mode)?;
-    for worker in workers {
-        total.add(worker.await.context("a flow worker panicked")??)?;
+    let (client, provider) = (&client, provider.as_ref());
+    let mut flows = stream::iter(0..config.flows)
+        .map(|index| async move {
+            let user = format!("{}{index:06}", config.user_prefix);
+            let mut laps = Laps(Instant::now(), Vec::new());
+            let started = laps.0;
+            let outcome = match (config.mode, provider) {
+                (Mode::Login, _) => login(client, config, &user, &mut laps).await.map(Some),
+                (Mode::Pending, _) => pending(client, config, &mut laps).await.map(Some),
+                (Mode::Provider, Some(provider)) => {
+                    let flow = provider_flow(client, &config.app, provider, &user, &mut laps);
+                    flow.await.map(|()| None)
+                }
+                (Mode::Provider, None) => Err(anyhow::anyhow!("no provider endpoints")),
+            };
+            let outcome = outcome.with_context(|| format!("flow for {user}"));
+            (index, started.elapsed(), laps.1, outcome)
+        })
+        .buffer_unordered(config.concurrency);
+
+    let mut per_flow = Latencies::new()?;
+    let steps = config.mode.steps().iter().map(|_| Latencies::new());
+    let mut steps = steps.collect::<Result<Vec<_>>>()?;
+    let (mut completed, mut errors, mut first_problem) = (0, 0, None);
+    let mut sessions = Vec::new();
+    while let Some((index, elapsed, laps, outcome)) = flows.next().await {
+        match outcome {
+            Ok(session) => {
+                per_flow.record(elapsed);
+                for (latencies, lap) in steps.iter_mut().zip(laps) {
+                    latencies.record(lap);
+                }
+                completed += 1;
+                sessions.extend(session.map(|session| (index, session)));
+            }
+            Err(err) => {
+                errors += 1;
+                first_problem.get_or_insert_with(|| format!("{err:#}"));
+            }
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
-    total.sessions.sort_by_key(|(index, _)| *index);
+    sessions.sort_by_key(|(index, _)| *index);
+    let steps = (config.mode.steps().iter().zip(&steps))
+        .map(|(step, latencies)| StepReport {
+            step: (*step).to_owned(),
+            latency: latencies.summary(),
+        })
+        .collect();
     let report = FlowReport {
         mode: config.mode,
         flows: config.flows,
         concurrency: config.concurrency,
-        completed: total.completed,
-        errors: total.errors,
+        completed,
+        errors,
         seconds,
-        flows_per_second: total.completed as f64 / seconds,
-        per_flow: total.per_flow.summary(),
-        steps: (config.mode.steps().iter().zip(&total.steps))
-            .map(|(step, latencies)| StepReport {
-                step: (*step).to_owned(),
-                latency: latencies.summary(),
-            })
-            .collect(),
-        first_problem: total.first_problem,
+        flows_per_second: completed as f64 / seconds,
+        per_flow: per_flow.summary(),
+        steps,
+        first_problem,
         driver_cpu_seconds: procfs::cpu_seconds(std::process::id())? - cpu_before,
     };
-    Ok((report, total.sessions.into_iter().map(|(_, s)| s).collect()))
-}
-
-/// A worker: takes flow numbers until none are left.
-async fn work(shared: Arc<Shared>) -> Result<Tally> {
-    let config = &shared.config;
-    let mut tally = Tally::empty(config.mode)?;
-    let mut agent = Agent::default();
-    loop {
-        let index = shared.next_flow.fetch_add(1, Ordering::Relaxed);
-        if index >= config.flows {
-            return Ok(tally);
-        }
-        let user = format!("{}{index:06}", config.user_prefix);
-        let start = Instant::now();
-        let mut laps = Laps(start, Vec::new());
-        let outcome = match (config.mode, &shared.provider) {
-            (Mode::Login, _) => login(&mut agent, config, &user, &mut laps).await.map(Some),
-            (Mode::Pending, _) => pending(&mut agent, config, &mut laps).await.map(Some),
-            (Mode::Provider, Some(provider)) => {
-                let flow = provider_flow(&mut agent, &config.app, provider, &user, &mut laps);
-                flow.await.map(|()| None)
-            }
-            (Mode::Provider, None) => Err(anyhow::anyhow!("no provider endpoints")),
-        };
-        match outcome {
-            Ok(session) => {
-                tally.per_flow.record(start.elapsed());
-                for (latencies, lap) in tally.steps.iter_mut().zip(laps.1) {
-                    latencies.record(lap);
-                }
-                tally.completed += 1;
-                tally
-                    .sessions
-                    .extend(session.map(|session| (index, session)));
-            }
-            Err(err) => {
-                tally.errors += 1;
-                let problem = || format!("flow for {user}: {err:#}");
-                tally.first_problem = tally.first_problem.take().or_else(|| Some(problem()));
-                // The connection may be in any state after a failure: start afresh.
-                agent = Agent::default();
-            }
-        }
-    }
+    Ok((report, sessions.into_iter().map(|(_, s)| s).collect()))
 }
 
 /// The time each request of a flow took: since the last lap, and the laps so far.
@@ -273,47 +220,68 @@ impl Laps {
     }
 }
 
-/// The beginning of a response body, for error messages.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Sends `request` and returns where its redirect points and its headers; an error quoting the
+/// page when it is not a redirect.
+async fn redirect(request: RequestBuilder) -> Result<(Url, HeaderMap)> {
+    let response = request.send().await?;
+    let (status, url) = (response.status(), response.url().clone());
+    let headers = response.headers().clone();
+    // Read to the end, so the connection can carry the next request.
+    let body = response.text().await?;
+    match headers.get(LOCATION) {
+        Some(location) if status.is_redirection() => Ok((url.join(location.to_str()?)?, headers)),
+        _ => {
+            let page = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            bail!("{url}: expected a redirect, got {status}: {page:.300}")
+        }
+    }
+}
+
+/// The `name=value` pair `headers` set with `Set-Cookie` for `name`, or `None` when they set none
+/// (or clear it).
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next())
+        .map(str::trim)
+        .find(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(n, v)| n == name && !v.is_empty())
+        })
+        .map(str::to_owned)
 }
 
 /// `GET /login` on the app: the redirect to the provider and the session cookie it set.
-async fn start_login(agent: &mut Agent, config: &FlowConfig) -> Result<(Url, String)> {
-    let login = config.app.join("/login")?;
-    let (parts, body) = agent.get(&login, None).await?;
-    let authorize = client::location(&parts, &login).with_context(|| snippet(&body))?;
-    let cookie = client::set_cookie(&parts, COOKIE).context("/login set no session cookie")?;
+async fn start_login(client: &Client, config: &FlowConfig) -> Result<(Url, String)> {
+    let (authorize, headers) = redirect(client.get(config.app.join("/login")?)).await?;
+    let cookie = set_cookie(&headers, SESSION_COOKIE).context("/login set no session cookie")?;
     Ok((authorize, cookie))
 }
 
 /// The whole login through Sesame.
 async fn login(
-    agent: &mut Agent,
+    client: &Client,
     config: &FlowConfig,
     user: &str,
     laps: &mut Laps,
 ) -> Result<Session> {
-    let (mut approve, cookie) = start_login(agent, config).await?;
+    let (mut approve, cookie) = start_login(client, config).await?;
     laps.lap();
 
     approve
         .query_pairs_mut()
         .append_pair("mock_auto_login", user);
-    let (parts, body) = agent.get(&approve, None).await?;
-    let callback = client::location(&parts, &approve).with_context(|| snippet(&body))?;
+    let (callback, _) = redirect(client.get(approve)).await?;
     ensure!(
         callback.path() == "/callback" && callback.query_pairs().any(|(name, _)| name == "code"),
         "the provider sent the browser to {callback}, not to /callback with a code"
     );
     laps.lap();
 
-    let (parts, body) = agent.get(&callback, Some(&cookie)).await?;
-    client::location(&parts, &callback)
-        .with_context(|| format!("/callback: {}", snippet(&body)))?;
+    let (_, headers) = redirect(client.get(callback).header(COOKIE, &cookie)).await?;
     let logged_in =
-        client::set_cookie(&parts, COOKIE).context("/callback set no session cookie")?;
+        set_cookie(&headers, SESSION_COOKIE).context("/callback set no session cookie")?;
     ensure!(
         logged_in != cookie,
         "the session ID was not cycled at login"
@@ -326,8 +294,8 @@ async fn login(
 }
 
 /// `GET /login` only.
-async fn pending(agent: &mut Agent, config: &FlowConfig, laps: &mut Laps) -> Result<Session> {
-    let (_, cookie) = start_login(agent, config).await?;
+async fn pending(client: &Client, config: &FlowConfig, laps: &mut Laps) -> Result<Session> {
+    let (_, cookie) = start_login(client, config).await?;
     laps.lap();
     Ok(Session {
         cookie,
@@ -335,16 +303,31 @@ async fn pending(agent: &mut Agent, config: &FlowConfig, laps: &mut Laps) -> Res
     })
 }
 
+/// The provider's endpoints, from its discovery document.
+#[derive(Deserialize)]
+struct Discovery {
+    authorization_endpoint: Url,
+    token_endpoint: Url,
+    userinfo_endpoint: Url,
+}
+
+/// The parts of a token response the flow checks: both tokens present.
+#[derive(Deserialize)]
+struct Tokens {
+    access_token: String,
+    #[allow(dead_code)] // Required, so a response without one fails to parse.
+    id_token: String,
+}
+
 /// The provider's half of a login, as the relying party at `app` performs it.
 async fn provider_flow(
-    agent: &mut Agent,
+    client: &Client,
     app: &Url,
     provider: &Discovery,
     user: &str,
     laps: &mut Laps,
 ) -> Result<()> {
     let verifier = random_token();
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let state = random_token();
     let redirect_uri = app.join("/callback")?;
     let mut authorize = provider.authorization_endpoint.clone();
@@ -356,95 +339,55 @@ async fn provider_flow(
         .append_pair("scope", "openid profile email")
         .append_pair("state", &state)
         .append_pair("nonce", &random_token())
-        .append_pair("code_challenge", &challenge)
+        .append_pair(
+            "code_challenge",
+            &URL_SAFE_NO_PAD.encode(Sha256::digest(&verifier)),
+        )
         .append_pair("code_challenge_method", "S256")
         .append_pair("mock_auto_login", user);
-
-    let (parts, body) = agent.get(&authorize, None).await?;
-    let callback = client::location(&parts, &authorize).with_context(|| snippet(&body))?;
+    let (callback, _) = redirect(client.get(authorize)).await?;
     let param = |name: &str| {
-        callback
-            .query_pairs()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.into_owned())
+        let mut pairs = callback.query_pairs();
+        pairs.find(|(n, _)| n == name).map(|(_, v)| v.into_owned())
     };
     ensure!(param("state") == Some(state), "state not returned");
     let code = param("code").with_context(|| format!("no code in {callback}"))?;
     laps.lap();
 
-    let form: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", &code)
-        .append_pair("redirect_uri", redirect_uri.as_str())
-        .append_pair("code_verifier", &verifier)
-        .finish();
-    let basic = STANDARD.encode(format!(
-        "{}:{}",
-        form_encode(CLIENT_ID),
-        form_encode(CLIENT_SECRET)
-    ));
-    let token = &provider.token_endpoint;
-    let request = Request::post(client::target(token)?)
-        .header(header::HOST, client::Origin::of(token)?.host)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::AUTHORIZATION, format!("Basic {basic}"))
-        .body(Body::from(form))?;
-    let tokens: Tokens = json(agent.send(token, request).await?, "token")?;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("code_verifier", &verifier),
+    ];
+    // client_secret_basic form-encodes the client's ID and secret first (RFC 6749 §2.3.1).
+    let (id, secret) = (form_encode(CLIENT_ID), form_encode(CLIENT_SECRET));
+    let token = client.post(provider.token_endpoint.clone());
+    let response = token
+        .basic_auth(id, Some(secret))
+        .form(&form)
+        .send()
+        .await?;
+    let tokens: Tokens = response.error_for_status()?.json().await?;
     laps.lap();
 
-    let userinfo = &provider.userinfo_endpoint;
-    let request = Request::get(client::target(userinfo)?)
-        .header(header::HOST, client::Origin::of(userinfo)?.host)
-        .header(
-            header::AUTHORIZATION,
-            format!("Bearer {}", tokens.access_token),
-        )
-        .body(Body::default())?;
-    success(agent.send(userinfo, request).await?, "userinfo")?;
+    let userinfo = client.get(provider.userinfo_endpoint.clone());
+    let response = userinfo.bearer_auth(tokens.access_token).send().await?;
+    // Read to the end, so the connection can carry the next request.
+    response.error_for_status()?.bytes().await?;
     laps.lap();
     Ok(())
 }
 
-/// The parts of a token response the flow checks: both tokens present.
-#[derive(Deserialize)]
-struct Tokens {
-    access_token: String,
-    #[allow(dead_code)] // Required, so a response without one fails to parse.
-    id_token: String,
-}
-
 /// The provider's endpoints, from its discovery document.
-#[derive(Deserialize)]
-struct Discovery {
-    authorization_endpoint: Url,
-    token_endpoint: Url,
-    userinfo_endpoint: Url,
-}
-
-/// The body of a 2xx response from `what`; an error quoting it otherwise.
-fn success((parts, body): (Parts, Bytes), what: &str) -> Result<Bytes> {
-    ensure!(
-        parts.status.is_success(),
-        "{what}: {} {}",
-        parts.status,
-        snippet(&body)
-    );
-    Ok(body)
-}
-
-/// A 2xx JSON response from `what`, parsed.
-fn json<T: serde::de::DeserializeOwned>(response: (Parts, Bytes), what: &str) -> Result<T> {
-    let body = success(response, what)?;
-    serde_json::from_slice(&body).with_context(|| format!("{what}: {}", snippet(&body)))
-}
-
-/// The provider's endpoints, from its discovery document.
-async fn discover(issuer: &Url) -> Result<Discovery> {
-    let url = Url::parse(&format!(
-        "{}/.well-known/openid-configuration",
-        issuer.as_str().trim_end_matches('/')
-    ))?;
-    json(Agent::default().get(&url, None).await?, "discovery")
+async fn discover(client: &Client, issuer: &Url) -> Result<Discovery> {
+    let issuer = issuer.as_str().trim_end_matches('/');
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    let response = client.get(&url).send().await?.error_for_status()?;
+    response
+        .json()
+        .await
+        .with_context(|| format!("{url}: not a discovery document"))
 }
 
 /// 32 random bytes, base64url: a PKCE verifier, state or nonce.
@@ -454,23 +397,7 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `application/x-www-form-urlencoded` encoding, as client_secret_basic wants (RFC 6749 §2.3.1).
+/// `application/x-www-form-urlencoded` encoding.
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_valid_pkce_verifiers() {
-        let token = random_token();
-        assert_eq!(token.len(), 43);
-        assert!(
-            token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
-    }
 }

@@ -91,12 +91,6 @@ impl ChildGuard {
         self.child.as_ref().map(Child::id)
     }
 
-    /// The child's process ID, or an error naming it when it has been stopped.
-    pub fn pid(&self) -> io::Result<u32> {
-        self.id()
-            .ok_or_else(|| error(format!("{} is not running", self.name)))
-    }
-
     /// `Some(status)` once the child has exited (a stopped guard reports success).
     pub fn exited(&mut self) -> io::Result<Option<ExitStatus>> {
         match &mut self.child {
@@ -155,27 +149,22 @@ impl ChildGuard {
     /// Polls `ready` until it holds; fails with the log's tail if the child exits or time runs out.
     pub fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) -> io::Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
+        let problem = loop {
             if let Some(status) = self.exited()? {
-                let tail = self.log_tail();
-                return Err(error(format!(
-                    "{} exited before it was ready ({status}){tail}",
-                    self.name
-                )));
+                break format!("exited before it was ready ({status})");
             }
             if ready() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let tail = self.log_tail();
-                return Err(error(format!(
-                    "{} was not ready at {what} after {} s{tail}",
-                    self.name,
+                break format!(
+                    "was not ready at {what} after {} s",
                     READY_TIMEOUT.as_secs()
-                )));
+                );
             }
             thread::sleep(Duration::from_millis(100));
-        }
+        };
+        Err(error(format!("{} {problem}{}", self.name, self.log_tail())))
     }
 
     /// The last lines of the child's log, formatted for an error message (or a pointer to the terminal).
