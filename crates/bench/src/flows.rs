@@ -149,7 +149,6 @@ pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
         .map(|index| async move {
             let user = format!("{}{index:06}", config.user_prefix);
             let mut laps = Laps(Instant::now(), Vec::new());
-            let started = laps.0;
             let outcome = match (config.mode, provider) {
                 (Mode::Login, _) => login(client, config, &user, &mut laps).await.map(Some),
                 (Mode::Pending, _) => pending(client, config, &mut laps).await.map(Some),
@@ -160,19 +159,18 @@ pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
                 (Mode::Provider, None) => Err(anyhow::anyhow!("no provider endpoints")),
             };
             let outcome = outcome.with_context(|| format!("flow for {user}"));
-            (index, started.elapsed(), laps.1, outcome)
+            (index, laps.1, outcome)
         })
         .buffer_unordered(config.concurrency);
 
     let mut per_flow = Latencies::new()?;
     let steps = config.mode.steps().iter().map(|_| Latencies::new());
     let mut steps = steps.collect::<Result<Vec<_>>>()?;
-    let (mut completed, mut errors, mut first_problem) = (0, 0, None);
-    let mut sessions = Vec::new();
-    while let Some((index, elapsed, laps, outcome)) = flows.next().await {
+    let (mut completed, mut errors, mut first_problem, mut sessions) = (0, 0, None, Vec::new());
+    while let Some((index, laps, outcome)) = flows.next().await {
         match outcome {
             Ok(session) => {
-                per_flow.record(elapsed);
+                per_flow.record(laps.iter().sum());
                 for (latencies, lap) in steps.iter_mut().zip(laps) {
                     latencies.record(lap);
                 }
@@ -209,7 +207,8 @@ pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
     Ok((report, sessions.into_iter().map(|(_, s)| s).collect()))
 }
 
-/// The time each request of a flow took: since the last lap, and the laps so far.
+/// The time each request of a flow took (together, the whole flow): the last lap's end, and the
+/// laps so far.
 struct Laps(Instant, Vec<Duration>);
 
 impl Laps {
@@ -383,11 +382,9 @@ async fn provider_flow(
 async fn discover(client: &Client, issuer: &Url) -> Result<Discovery> {
     let issuer = issuer.as_str().trim_end_matches('/');
     let url = format!("{issuer}/.well-known/openid-configuration");
-    let response = client.get(&url).send().await?.error_for_status()?;
-    response
-        .json()
-        .await
-        .with_context(|| format!("{url}: not a discovery document"))
+    // reqwest's errors name the URL, and what in the document failed to parse.
+    let response = client.get(url).send().await?.error_for_status()?;
+    Ok(response.json().await?)
 }
 
 /// 32 random bytes, base64url: a PKCE verifier, state or nonce.
