@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::flags::Store;
 use crate::webdriver::{Driver, Session, find_tools};
 use crate::{Result, target_dir};
+use sesame_testkit::bins::Store;
 
 /// The desktop window.
 const WIDE: (u32, u32) = (1280, 900);

@@ -3,8 +3,8 @@
 use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
-use crate::bins::Bins;
 use crate::{Result, project_root, target_dir};
+use sesame_testkit::bins::Bins;
 
 /// Runs `cargo fmt --check`, clippy with warnings denied and `cargo test` over the whole workspace.
 pub fn static_checks() -> Result<()> {

@@ -13,10 +13,10 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::bins::{CLIENT_ID, CLIENT_SECRET};
 use crate::demo::{APP_PORT, IDP_PORT};
-use crate::process::find_program;
 use crate::{Result, fresh_dir, project_root};
+use sesame_testkit::bins::{CLIENT_ID, CLIENT_SECRET};
+use sesame_testkit::process::find_program;
 
 /// The install hint for Debian's (Python) docker-compose, which validates without an engine.
 const INSTALL_HINT: &str = "docker-compose not found: install with: apt-get install docker-compose";

@@ -7,10 +7,10 @@
 use std::thread;
 use std::time::Duration;
 
-use crate::bins::{App, warn_about_dotenv};
-use crate::flags::Store;
-use crate::process::{ChildGuard, Output, ensure_port_free};
-use crate::{Result, cargo, fresh_dir, random_hex};
+use sesame_testkit::bins::{App, Store, random_hex, warn_about_dotenv};
+use sesame_testkit::process::{ChildGuard, Output, ensure_port_free};
+
+use crate::{Result, cargo, fresh_dir};
 
 /// The app's port (docker-compose.yml publishes the same; [`crate::compose`] checks it).
 pub const APP_PORT: u16 = 3000;

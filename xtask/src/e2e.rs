@@ -13,9 +13,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::bins::{App, Bins, CLIENT_SECRET, warn_about_dotenv};
-use crate::flags::Store;
-use crate::process::{ChildGuard, Output, find_program, free_ports, start_redis};
+use sesame_testkit::bins::{App, Bins, CLIENT_SECRET, Store, warn_about_dotenv};
+use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
+
 use crate::{Result, browser, fresh_dir, webdriver};
 
 /// Fails, naming the install command, if a tool the chosen stores need is missing.
@@ -102,25 +102,12 @@ impl Stack {
     fn start(store: Store, bins: &Bins) -> Result<Self> {
         let dir = fresh_dir(&format!("e2e/{store}"))?;
         warn_about_dotenv(&dir);
-        let ports = free_ports(3)?;
-        let &[redis_port, idp_port, app_port] = ports.as_slice() else {
-            bail!("expected 3 free ports, got {ports:?}");
-        };
+        let [redis_port, idp_port, app_port] = free_ports()?;
         let idp = format!("http://127.0.0.1:{idp_port}");
         let base = format!("http://127.0.0.1:{app_port}");
         let mut app = App::local(&idp, app_port, store)?;
-        let mut services = Vec::new();
-        match store {
-            Store::Memory => {}
-            Store::Redis => {
-                services.push(start_redis(&dir, redis_port)?);
-                app.redis_url = Some(format!("redis://127.0.0.1:{redis_port}/0"));
-            }
-            Store::Sqlite => {
-                let db = dir.join("sesame.db");
-                app.database_url = Some(format!("sqlite://{}?mode=rwc", db.display()));
-            }
-        }
+        let mut services: Vec<ChildGuard> =
+            app.start_store(&dir, redis_port)?.into_iter().collect();
         let mut mock_idp = ChildGuard::spawn(
             "mock-idp",
             bins.mock_idp(&dir, idp_port, &idp),

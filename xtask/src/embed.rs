@@ -7,10 +7,9 @@ use std::path::Path;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{ACCEPT, LOCATION};
 use reqwest::{StatusCode, Url};
+use sesame_testkit::bins::{App, Bins, Store};
+use sesame_testkit::process::{ChildGuard, Output, free_ports};
 
-use crate::bins::{App, Bins};
-use crate::flags::Store;
-use crate::process::{ChildGuard, Output, free_ports};
 use crate::{Result, fresh_dir};
 
 /// What a browser sends when it loads a page.
@@ -20,10 +19,7 @@ const PAGE: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=
 pub fn run(bins: &Bins, example: &Path) -> Result<()> {
     println!("\n==> the embed example (crates/axum/examples/embed.rs) as a process");
     let dir = fresh_dir("embed")?;
-    let ports = free_ports(2)?;
-    let &[idp_port, app_port] = ports.as_slice() else {
-        bail!("expected 2 free ports, got {ports:?}");
-    };
+    let [idp_port, app_port] = free_ports()?;
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let mut idp = ChildGuard::spawn(
         "mock-idp",

@@ -4,6 +4,7 @@
 //! `mock-idp` and `sesame` binaries (and a private `redis-server`) and logs in end to end against every
 //! session store, over HTTP and in headless Chromium.
 //! `cargo xtask demo` starts the mock IdP and the app on the usual ports for a first look.
+//! `cargo xtask bench` builds release binaries and runs the benchmark (`crates/bench`).
 //! `cargo xtask --help` lists everything; the text lives in [`flags`].
 
 /// Returns early with an error built by `format!`.
@@ -23,7 +24,6 @@ macro_rules! ensure {
 }
 
 mod bench;
-mod bins;
 mod browser;
 mod cargo;
 mod compose;
@@ -31,13 +31,13 @@ mod demo;
 mod e2e;
 mod embed;
 mod flags;
-mod process;
 mod webdriver;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use sesame_testkit::bins::Store;
 
 /// Every failure in xtask: a message for a human, carried up with `?`.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -46,21 +46,21 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
-    let command = match flags::parse(std::env::args().skip(1)) {
-        Ok(command) => command,
-        Err(message) => {
-            eprintln!("error: {message}\nRun `cargo xtask --help` for usage.");
+    let flags = match flags::Xtask::from_env() {
+        Ok(flags) => flags,
+        Err(error) if error.is_help() => {
+            println!("{error}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("error: {error}\nRun `cargo xtask --help` for usage.");
             return ExitCode::from(2);
         }
     };
-    let result = match command {
-        flags::Command::Help => {
-            print!("{}", flags::HELP);
-            return ExitCode::SUCCESS;
-        }
-        flags::Command::Bench(bench) => bench::run(&bench),
-        flags::Command::Test(test) => run_test(&test),
-        flags::Command::Demo => demo::run(),
+    let result = match flags.subcommand {
+        flags::XtaskCmd::Bench(bench) => bench::run(&bench),
+        flags::XtaskCmd::Test(test) => run_test(&test),
+        flags::XtaskCmd::Demo(_) => demo::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,8 +73,9 @@ fn main() -> ExitCode {
 
 /// `cargo xtask test`: static checks (unless skipped), then the binaries, then end to end per store.
 fn run_test(test: &flags::Test) -> Result<()> {
+    let stores = Store::chosen(&test.store);
     // Missing tools fail before the long static steps, not after them.
-    e2e::preflight(&test.stores)?;
+    e2e::preflight(&stores)?;
     compose::preflight()?;
     if !test.skip_static {
         cargo::static_checks()?;
@@ -82,7 +83,7 @@ fn run_test(test: &flags::Test) -> Result<()> {
     compose::check()?;
     let bins = cargo::build_bins()?;
     embed::run(&bins, &cargo::embed_example())?;
-    e2e::run(&test.stores, &bins)
+    e2e::run(&stores, &bins)
 }
 
 /// The workspace root: the parent of this crate's manifest directory.
@@ -107,13 +108,4 @@ pub fn fresh_dir(relative: &str) -> Result<PathBuf> {
     }
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     Ok(dir)
-}
-
-/// `bytes` random bytes from the kernel, as lowercase hex (a fresh `APP_SECRET_KEY`).
-pub fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }

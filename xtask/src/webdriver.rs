@@ -18,7 +18,7 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 use crate::Result;
-use crate::process::{ChildGuard, Output, find_program, free_ports};
+use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 
 /// How `apt` spells the fix when the browser or its driver is missing.
 pub const INSTALL_HINT: &str = "install with: apt-get install chromium chromium-driver";
@@ -77,9 +77,7 @@ pub struct Driver {
 impl Driver {
     /// Starts chromedriver on a free port, logging to `log`, and waits until it reports ready.
     pub fn start(tools: &Tools, log: &Path) -> Result<Self> {
-        let [port] = free_ports(1)?[..] else {
-            bail!("expected one free port");
-        };
+        let [port] = free_ports()?;
         let mut command = Command::new(&tools.chromedriver);
         command.args([
             format!("--port={port}"),

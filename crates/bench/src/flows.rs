@@ -1,4 +1,4 @@
-//! The login-flow driver: many complete logins at a fixed concurrency, each with its own cookie jar.
+//! The login-flow driver: many complete logins at a fixed concurrency, each with its own cookie.
 //!
 //! [`Mode::Login`] is what a browser does against Sesame with the mock IdP's auto-login:
 //! `GET /login` (302 to the provider, a session cookie) → `GET {authorize}&mock_auto_login=NAME`
@@ -11,30 +11,33 @@
 //!
 //! [`Mode::Pending`] only starts logins (`GET /login`): a session holding a pending login.
 //!
-//! Each worker keeps one keep-alive connection per origin and reuses it across its flows, as a
-//! browser would; the cookie jar is per flow.
+//! The flows share one HTTP client that follows no redirects and keeps no cookies; its keep-alive
+//! connections are reused from flow to flow, as a browser reuses its own.
 
-use crate::client::{self, Agent, Body, Origin};
-use crate::stats::{self, Latencies, Summary};
+use std::time::{Duration, Instant};
+
 use anyhow::{Context as _, Result, bail, ensure};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hyper::body::Bytes;
-use hyper::http::response::Parts;
-use hyper::{Request, header};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::{StreamExt as _, stream};
 use rand::RngCore as _;
-use serde::Serialize;
+use reqwest::header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Client, RequestBuilder, redirect};
+use serde::{Deserialize, Serialize};
+use sesame_mock_idp::display_name;
+use sesame_testkit::bins::{CLIENT_ID, CLIENT_SECRET};
+use sesame_testkit::procfs;
 use sha2::{Digest as _, Sha256};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 use url::Url;
 
-/// How long one request may take before the flow counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::client::REQUEST_TIMEOUT;
+use crate::stats::{Latencies, Summary};
+
+/// Sesame's session cookie (plain `http://`, so without the `__Host-` prefix).
+const SESSION_COOKIE: &str = "sesame";
 
 /// Which flow to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The whole login through Sesame.
@@ -43,21 +46,6 @@ pub enum Mode {
     Provider,
     /// `GET /login` only: sessions holding a pending login.
     Pending,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, String> {
-        match value {
-            "login" => Ok(Self::Login),
-            "provider" => Ok(Self::Provider),
-            "pending" => Ok(Self::Pending),
-            other => Err(format!(
-                "unknown mode `{other}`: expected login, provider or pending"
-            )),
-        }
-    }
 }
 
 impl Mode {
@@ -84,21 +72,13 @@ pub struct FlowConfig {
     pub flows: usize,
     /// How many run at once.
     pub concurrency: usize,
-    /// Flow `i` logs in as `{user_prefix}{first_index + i:06}`.
+    /// Flow `i` logs in as `{user_prefix}{i:06}`.
     pub user_prefix: String,
-    /// The number of the first user.
-    pub first_index: usize,
-    /// Sesame's session cookie name.
-    pub cookie_name: String,
-    /// The client registered at the provider ([`Mode::Provider`]).
-    pub client_id: String,
-    /// Its secret ([`Mode::Provider`]).
-    pub client_secret: String,
 }
 
-/// A logged-in (or pending) session a flow produced.
+/// A session a flow produced, as the load generator uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Produced {
+pub struct Session {
     /// The `Cookie` header value that selects the session.
     pub cookie: String,
     /// Text Sesame's home page shows for it.
@@ -106,7 +86,7 @@ pub struct Produced {
 }
 
 /// One timed step's latency.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     /// Which hop.
     pub step: String,
@@ -115,7 +95,7 @@ pub struct StepReport {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowReport {
     /// Which flow.
     pub mode: Mode,
@@ -141,69 +121,76 @@ pub struct FlowReport {
     pub driver_cpu_seconds: f64,
 }
 
-/// Endpoints the provider-only flow needs, from discovery.
-struct Provider {
-    authorize: Url,
-    token: Url,
-    userinfo: Url,
+impl FlowReport {
+    /// `cpu_seconds` spread over the completed flows, in milliseconds.
+    pub fn ms_per_flow(&self, cpu_seconds: f64) -> f64 {
+        cpu_seconds * 1000.0 / self.completed.max(1) as f64
+    }
 }
 
-/// Everything the workers share.
-struct Shared {
-    config: FlowConfig,
-    provider: Option<Provider>,
-    next_flow: AtomicUsize,
-}
-
-/// One worker's results.
-struct WorkerResult {
-    per_flow: Latencies,
-    steps: Vec<Latencies>,
-    completed: u64,
-    errors: u64,
-    first_problem: Option<String>,
-    produced: Vec<(usize, Produced)>,
+/// An HTTP client as a browser without a cookie jar: no redirects followed, a timeout per request.
+pub fn client() -> Result<Client> {
+    let builder = Client::builder().redirect(redirect::Policy::none());
+    Ok(builder.timeout(REQUEST_TIMEOUT).build()?)
 }
 
 /// Runs the flows; returns the report and, in flow order, the sessions that completed.
-pub async fn run(config: FlowConfig) -> Result<(FlowReport, Vec<Produced>)> {
+pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
     ensure!(config.concurrency > 0, "need a concurrency of at least 1");
+    let client = client()?;
     let provider = match config.mode {
-        Mode::Provider => Some(discover(&config.issuer).await?),
+        Mode::Provider => Some(discover(&client, &config.issuer).await?),
         Mode::Login | Mode::Pending => None,
     };
-    let cpu_before = stats::own_cpu_seconds()?;
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        provider,
-        next_flow: AtomicUsize::new(0),
-    });
+    let cpu_before = procfs::cpu_seconds(std::process::id())?;
     let start = Instant::now();
-    let workers: Vec<_> = (0..config.concurrency.min(config.flows.max(1)))
-        .map(|_| tokio::spawn(work(Arc::clone(&shared))))
-        .collect();
+    let (client, provider) = (&client, provider.as_ref());
+    let mut flows = stream::iter(0..config.flows)
+        .map(|index| async move {
+            let user = format!("{}{index:06}", config.user_prefix);
+            let mut laps = Laps(Instant::now(), Vec::new());
+            let outcome = match (config.mode, provider) {
+                (Mode::Login, _) => login(client, config, &user, &mut laps).await.map(Some),
+                (Mode::Pending, _) => pending(client, config, &mut laps).await.map(Some),
+                (Mode::Provider, Some(provider)) => {
+                    let flow = provider_flow(client, &config.app, provider, &user, &mut laps);
+                    flow.await.map(|()| None)
+                }
+                (Mode::Provider, None) => Err(anyhow::anyhow!("no provider endpoints")),
+            };
+            let outcome = outcome.with_context(|| format!("flow for {user}"));
+            (index, laps.1, outcome)
+        })
+        .buffer_unordered(config.concurrency);
+
     let mut per_flow = Latencies::new()?;
-    let mut steps = Vec::new();
-    for _ in config.mode.steps() {
-        steps.push(Latencies::new()?);
-    }
-    let (mut completed, mut errors, mut first_problem) = (0, 0, None);
-    let mut produced = Vec::with_capacity(config.flows);
-    for worker in workers {
-        let result = worker.await.context("a flow worker panicked")??;
-        per_flow.merge(&result.per_flow)?;
-        for (total, part) in steps.iter_mut().zip(&result.steps) {
-            total.merge(part)?;
+    let steps = config.mode.steps().iter().map(|_| Latencies::new());
+    let mut steps = steps.collect::<Result<Vec<_>>>()?;
+    let (mut completed, mut errors, mut first_problem, mut sessions) = (0, 0, None, Vec::new());
+    while let Some((index, laps, outcome)) = flows.next().await {
+        match outcome {
+            Ok(session) => {
+                per_flow.record(laps.iter().sum());
+                for (latencies, lap) in steps.iter_mut().zip(laps) {
+                    latencies.record(lap);
+                }
+                completed += 1;
+                sessions.extend(session.map(|session| (index, session)));
+            }
+            Err(err) => {
+                errors += 1;
+                first_problem.get_or_insert_with(|| format!("{err:#}"));
+            }
         }
-        completed += result.completed;
-        errors += result.errors;
-        if first_problem.is_none() {
-            first_problem = result.first_problem;
-        }
-        produced.extend(result.produced);
     }
     let seconds = start.elapsed().as_secs_f64();
-    produced.sort_by_key(|(index, _)| *index);
+    sessions.sort_by_key(|(index, _)| *index);
+    let steps = (config.mode.steps().iter().zip(&steps))
+        .map(|(step, latencies)| StepReport {
+            step: (*step).to_owned(),
+            latency: latencies.summary(),
+        })
+        .collect();
     let report = FlowReport {
         mode: config.mode,
         flows: config.flows,
@@ -213,299 +200,191 @@ pub async fn run(config: FlowConfig) -> Result<(FlowReport, Vec<Produced>)> {
         seconds,
         flows_per_second: completed as f64 / seconds,
         per_flow: per_flow.summary(),
-        steps: config
-            .mode
-            .steps()
-            .iter()
-            .zip(&steps)
-            .map(|(step, latencies)| StepReport {
-                step: (*step).to_owned(),
-                latency: latencies.summary(),
-            })
-            .collect(),
+        steps,
         first_problem,
-        driver_cpu_seconds: stats::own_cpu_seconds()? - cpu_before,
+        driver_cpu_seconds: procfs::cpu_seconds(std::process::id())? - cpu_before,
     };
-    Ok((report, produced.into_iter().map(|(_, p)| p).collect()))
+    Ok((report, sessions.into_iter().map(|(_, s)| s).collect()))
 }
 
-/// A worker: takes flow numbers until none are left.
-async fn work(shared: Arc<Shared>) -> Result<WorkerResult> {
-    let mode = shared.config.mode;
-    let mut result = WorkerResult {
-        per_flow: Latencies::new()?,
-        steps: Vec::new(),
-        completed: 0,
-        errors: 0,
-        first_problem: None,
-        produced: Vec::new(),
-    };
-    for _ in mode.steps() {
-        result.steps.push(Latencies::new()?);
-    }
-    let mut agent = Agent::default();
-    loop {
-        let index = shared.next_flow.fetch_add(1, Ordering::Relaxed);
-        if index >= shared.config.flows {
-            return Ok(result);
-        }
-        let user = format!(
-            "{}{:06}",
-            shared.config.user_prefix,
-            shared.config.first_index + index
-        );
-        let start = Instant::now();
-        let outcome = match mode {
-            Mode::Login => login(&mut agent, &shared.config, &user).await,
-            Mode::Provider => match &shared.provider {
-                Some(provider) => provider_flow(&mut agent, &shared.config, provider, &user).await,
-                None => Err(anyhow::anyhow!("no provider endpoints")),
-            },
-            Mode::Pending => pending(&mut agent, &shared.config).await,
-        };
-        match outcome {
-            Ok((produced, step_times)) => {
-                result.per_flow.record(start.elapsed());
-                for (latencies, elapsed) in result.steps.iter_mut().zip(step_times) {
-                    latencies.record(elapsed);
-                }
-                result.completed += 1;
-                if let Some(produced) = produced {
-                    result.produced.push((index, produced));
-                }
-            }
-            Err(err) => {
-                result.errors += 1;
-                if result.first_problem.is_none() {
-                    result.first_problem = Some(format!("flow for {user}: {err:#}"));
-                }
-                // The connection may be in any state after a failure: start afresh.
-                agent = Agent::default();
-            }
-        }
-    }
-}
+/// The time each request of a flow took (together, the whole flow): the last lap's end, and the
+/// laps so far.
+struct Laps(Instant, Vec<Duration>);
 
-/// Times each request of a flow.
-struct Stopwatch {
-    last: Instant,
-    laps: Vec<Duration>,
-}
-
-impl Stopwatch {
-    fn start() -> Self {
-        Self {
-            last: Instant::now(),
-            laps: Vec::new(),
-        }
-    }
-
+impl Laps {
     fn lap(&mut self) {
         let now = Instant::now();
-        self.laps.push(now - self.last);
-        self.last = now;
+        self.1.push(now - self.0);
+        self.0 = now;
     }
 }
 
-/// Sends `request` to `url`'s origin with a timeout.
-async fn send(agent: &mut Agent, url: &Url, request: Request<Body>) -> Result<(Parts, Bytes)> {
-    let origin = Origin::of(url)?;
-    tokio::time::timeout(REQUEST_TIMEOUT, agent.send(&origin, request))
-        .await
-        .with_context(|| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
-        .with_context(|| format!("GET {}", url.path()))
+/// Sends `request` and returns where its redirect points and its headers; an error quoting the
+/// page when it is not a redirect.
+async fn redirect(request: RequestBuilder) -> Result<(Url, HeaderMap)> {
+    let response = request.send().await?;
+    let (status, url) = (response.status(), response.url().clone());
+    let headers = response.headers().clone();
+    // Read to the end, so the connection can carry the next request.
+    let body = response.text().await?;
+    match headers.get(LOCATION) {
+        Some(location) if status.is_redirection() => Ok((url.join(location.to_str()?)?, headers)),
+        _ => {
+            let page = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            bail!("{url}: expected a redirect, got {status}: {page:.300}")
+        }
+    }
 }
 
-/// `GET url` with an optional cookie.
-async fn get(agent: &mut Agent, url: &Url, cookie: Option<&str>) -> Result<(Parts, Bytes)> {
-    let request = client::get(&Origin::of(url)?, client::target(url)?, cookie)?;
-    send(agent, url, request).await
+/// The `name=value` pair `headers` set with `Set-Cookie` for `name`, or `None` when they set none
+/// (or clear it).
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next())
+        .map(str::trim)
+        .find(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(n, v)| n == name && !v.is_empty())
+        })
+        .map(str::to_owned)
 }
 
-/// The beginning of a response body, for error messages.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// `GET /login` on the app: the redirect to the provider and the session cookie it set.
+async fn start_login(client: &Client, config: &FlowConfig) -> Result<(Url, String)> {
+    let (authorize, headers) = redirect(client.get(config.app.join("/login")?)).await?;
+    let cookie = set_cookie(&headers, SESSION_COOKIE).context("/login set no session cookie")?;
+    Ok((authorize, cookie))
 }
 
 /// The whole login through Sesame.
 async fn login(
-    agent: &mut Agent,
+    client: &Client,
     config: &FlowConfig,
     user: &str,
-) -> Result<(Option<Produced>, Vec<Duration>)> {
-    let mut watch = Stopwatch::start();
-    let login = config.app.join("/login")?;
-    let (parts, body) = get(agent, &login, None).await?;
-    let authorize = client::location(&parts, &login).with_context(|| snippet(&body))?;
-    let cookie =
-        client::set_cookie(&parts, &config.cookie_name).context("/login set no session cookie")?;
-    watch.lap();
+    laps: &mut Laps,
+) -> Result<Session> {
+    let (mut approve, cookie) = start_login(client, config).await?;
+    laps.lap();
 
-    let mut approve = authorize;
     approve
         .query_pairs_mut()
         .append_pair("mock_auto_login", user);
-    let (parts, body) = get(agent, &approve, None).await?;
-    let callback = client::location(&parts, &approve).with_context(|| snippet(&body))?;
+    let (callback, _) = redirect(client.get(approve)).await?;
     ensure!(
         callback.path() == "/callback" && callback.query_pairs().any(|(name, _)| name == "code"),
         "the provider sent the browser to {callback}, not to /callback with a code"
     );
-    watch.lap();
+    laps.lap();
 
-    let (parts, body) = get(agent, &callback, Some(&cookie)).await?;
-    client::location(&parts, &callback)
-        .with_context(|| format!("/callback: {}", snippet(&body)))?;
-    let logged_in = client::set_cookie(&parts, &config.cookie_name)
-        .context("/callback set no session cookie")?;
+    let (_, headers) = redirect(client.get(callback).header(COOKIE, &cookie)).await?;
+    let logged_in =
+        set_cookie(&headers, SESSION_COOKIE).context("/callback set no session cookie")?;
     ensure!(
         logged_in != cookie,
         "the session ID was not cycled at login"
     );
-    watch.lap();
-
-    let produced = Produced {
+    laps.lap();
+    Ok(Session {
         cookie: logged_in,
-        expected: format!("Welcome {}!", capitalise(user)),
-    };
-    Ok((Some(produced), watch.laps))
+        expected: format!("Welcome {}!", display_name(user)),
+    })
 }
 
 /// `GET /login` only.
-async fn pending(
-    agent: &mut Agent,
-    config: &FlowConfig,
-) -> Result<(Option<Produced>, Vec<Duration>)> {
-    let mut watch = Stopwatch::start();
-    let login = config.app.join("/login")?;
-    let (parts, body) = get(agent, &login, None).await?;
-    client::location(&parts, &login).with_context(|| snippet(&body))?;
-    let cookie =
-        client::set_cookie(&parts, &config.cookie_name).context("/login set no session cookie")?;
-    watch.lap();
-    let produced = Produced {
+async fn pending(client: &Client, config: &FlowConfig, laps: &mut Laps) -> Result<Session> {
+    let (_, cookie) = start_login(client, config).await?;
+    laps.lap();
+    Ok(Session {
         cookie,
         expected: "Welcome Guest".to_owned(),
-    };
-    Ok((Some(produced), watch.laps))
+    })
 }
 
-/// The provider's half of a login, as the relying party performs it.
+/// The provider's endpoints, from its discovery document.
+#[derive(Deserialize)]
+struct Discovery {
+    authorization_endpoint: Url,
+    token_endpoint: Url,
+    userinfo_endpoint: Url,
+}
+
+/// The parts of a token response the flow checks: both tokens present.
+#[derive(Deserialize)]
+struct Tokens {
+    access_token: String,
+    #[allow(dead_code)] // Required, so a response without one fails to parse.
+    id_token: String,
+}
+
+/// The provider's half of a login, as the relying party at `app` performs it.
 async fn provider_flow(
-    agent: &mut Agent,
-    config: &FlowConfig,
-    provider: &Provider,
+    client: &Client,
+    app: &Url,
+    provider: &Discovery,
     user: &str,
-) -> Result<(Option<Produced>, Vec<Duration>)> {
+    laps: &mut Laps,
+) -> Result<()> {
     let verifier = random_token();
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let state = random_token();
-    let redirect_uri = config.app.join("/callback")?;
-    let mut authorize = provider.authorize.clone();
+    let redirect_uri = app.join("/callback")?;
+    let mut authorize = provider.authorization_endpoint.clone();
     authorize
         .query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", &config.client_id)
+        .append_pair("client_id", CLIENT_ID)
         .append_pair("redirect_uri", redirect_uri.as_str())
         .append_pair("scope", "openid profile email")
         .append_pair("state", &state)
         .append_pair("nonce", &random_token())
-        .append_pair("code_challenge", &challenge)
+        .append_pair(
+            "code_challenge",
+            &URL_SAFE_NO_PAD.encode(Sha256::digest(&verifier)),
+        )
         .append_pair("code_challenge_method", "S256")
         .append_pair("mock_auto_login", user);
-
-    let mut watch = Stopwatch::start();
-    let (parts, body) = get(agent, &authorize, None).await?;
-    let callback = client::location(&parts, &authorize).with_context(|| snippet(&body))?;
+    let (callback, _) = redirect(client.get(authorize)).await?;
     let param = |name: &str| {
-        callback
-            .query_pairs()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.into_owned())
+        let mut pairs = callback.query_pairs();
+        pairs.find(|(n, _)| n == name).map(|(_, v)| v.into_owned())
     };
-    ensure!(
-        param("state").as_deref() == Some(state.as_str()),
-        "state not returned"
-    );
+    ensure!(param("state") == Some(state), "state not returned");
     let code = param("code").with_context(|| format!("no code in {callback}"))?;
-    watch.lap();
+    laps.lap();
 
-    let form: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", &code)
-        .append_pair("redirect_uri", redirect_uri.as_str())
-        .append_pair("code_verifier", &verifier)
-        .finish();
-    let basic = STANDARD.encode(format!(
-        "{}:{}",
-        form_encode(&config.client_id),
-        form_encode(&config.client_secret)
-    ));
-    let origin = Origin::of(&provider.token)?;
-    let request = Request::post(client::target(&provider.token)?)
-        .header(header::HOST, &origin.host)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::AUTHORIZATION, format!("Basic {basic}"))
-        .body(Body::from(form))?;
-    let (parts, body) = send(agent, &provider.token, request).await?;
-    ensure!(
-        parts.status.is_success(),
-        "token: {} {}",
-        parts.status,
-        snippet(&body)
-    );
-    let tokens: serde_json::Value = serde_json::from_slice(&body)?;
-    ensure!(
-        tokens.get("id_token").is_some(),
-        "token response without id_token"
-    );
-    let access_token = tokens
-        .get("access_token")
-        .and_then(serde_json::Value::as_str)
-        .context("token response without access_token")?;
-    watch.lap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("code_verifier", &verifier),
+    ];
+    // client_secret_basic form-encodes the client's ID and secret first (RFC 6749 §2.3.1).
+    let (id, secret) = (form_encode(CLIENT_ID), form_encode(CLIENT_SECRET));
+    let token = client.post(provider.token_endpoint.clone());
+    let response = token
+        .basic_auth(id, Some(secret))
+        .form(&form)
+        .send()
+        .await?;
+    let tokens: Tokens = response.error_for_status()?.json().await?;
+    laps.lap();
 
-    let origin = Origin::of(&provider.userinfo)?;
-    let request = Request::get(client::target(&provider.userinfo)?)
-        .header(header::HOST, &origin.host)
-        .header(header::AUTHORIZATION, format!("Bearer {access_token}"))
-        .body(Body::default())?;
-    let (parts, body) = send(agent, &provider.userinfo, request).await?;
-    ensure!(
-        parts.status.is_success(),
-        "userinfo: {} {}",
-        parts.status,
-        snippet(&body)
-    );
-    watch.lap();
-    Ok((None, watch.laps))
+    let userinfo = client.get(provider.userinfo_endpoint.clone());
+    let response = userinfo.bearer_auth(tokens.access_token).send().await?;
+    // Read to the end, so the connection can carry the next request.
+    response.error_for_status()?.bytes().await?;
+    laps.lap();
+    Ok(())
 }
 
 /// The provider's endpoints, from its discovery document.
-async fn discover(issuer: &Url) -> Result<Provider> {
-    let url = Url::parse(&format!(
-        "{}/.well-known/openid-configuration",
-        issuer.as_str().trim_end_matches('/')
-    ))?;
-    let mut agent = Agent::default();
-    let (parts, body) = get(&mut agent, &url, None).await?;
-    if !parts.status.is_success() {
-        bail!("{url}: {}", parts.status);
-    }
-    let document: serde_json::Value = serde_json::from_slice(&body)?;
-    let endpoint = |name: &str| -> Result<Url> {
-        let raw = document
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .with_context(|| format!("discovery lacks {name}"))?;
-        Ok(Url::parse(raw)?)
-    };
-    Ok(Provider {
-        authorize: endpoint("authorization_endpoint")?,
-        token: endpoint("token_endpoint")?,
-        userinfo: endpoint("userinfo_endpoint")?,
-    })
+async fn discover(client: &Client, issuer: &Url) -> Result<Discovery> {
+    let issuer = issuer.as_str().trim_end_matches('/');
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    // reqwest's errors name the URL, and what in the document failed to parse.
+    let response = client.get(url).send().await?.error_for_status()?;
+    Ok(response.json().await?)
 }
 
 /// 32 random bytes, base64url: a PKCE verifier, state or nonce.
@@ -515,46 +394,7 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `application/x-www-form-urlencoded` encoding, as client_secret_basic wants (RFC 6749 §2.3.1).
+/// `application/x-www-form-urlencoded` encoding.
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// "alice" → "Alice", as the mock IdP names its users.
-pub fn capitalise(username: &str) -> String {
-    let mut chars = username.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_parse_and_name_their_steps() {
-        assert_eq!("login".parse(), Ok(Mode::Login));
-        assert_eq!("provider".parse(), Ok(Mode::Provider));
-        assert!("other".parse::<Mode>().is_err());
-        assert_eq!(Mode::Login.steps().len(), 3);
-    }
-
-    #[test]
-    fn names_match_the_mock_idp() {
-        assert_eq!(capitalise("user000042"), "User000042");
-        assert_eq!(capitalise(""), "");
-    }
-
-    #[test]
-    fn tokens_are_valid_pkce_verifiers() {
-        let token = random_token();
-        assert_eq!(token.len(), 43);
-        assert!(
-            token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
-    }
 }

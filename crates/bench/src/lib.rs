@@ -1,56 +1,83 @@
-//! Sesame's benchmark tools, driven by `cargo xtask bench` (each is also a binary you can run by hand):
+//! Sesame's load benchmark, run by `cargo xtask bench` (which builds the release binaries first and
+//! then runs this crate's `bench`). One module per job:
 //!
-//! - [`loadgen`] (bin `loadgen`): a closed-loop HTTP/1.1 keep-alive load generator. N connections,
-//!   each sending its next request as soon as the previous response is read, cookies spread over
-//!   the requests round-robin, and a sample of responses checked for the cookie's own user.
-//! - [`flows`] (bin `login-flows`): N complete login flows (`/login` → the mock IdP's authorize
-//!   endpoint with `mock_auto_login` → `/callback`) at a fixed concurrency, each with its own cookie
-//!   jar; writes the resulting cookies and the name each page must show. It can also run the
-//!   provider's half alone (authorize → token → userinfo) to show what the mock IdP costs.
-//! - bin `bench-ceiling`: a bare axum handler returning a static page of a given size, with no
-//!   session layer: the most any axum page can do on this machine.
+//! - [`stack`] starts the processes measured: the mock IdP, `sesame` per store (with its
+//!   `redis-server` or SQLite file) and the bare-axum ceiling (bin `bench-ceiling`).
+//! - [`flows`] drives complete logins (and the provider's half alone, and pending logins);
+//!   [`loadgen`] is a closed-loop HTTP/1.1 keep-alive load generator; both use [`client`] and
+//!   record latencies in [`stats`].
+//! - [`sample`] watches a server from `/proc` while load runs against it.
+//! - [`run`] performs the steps and assembles the typed [`report`].
+//! - [`render`] writes the report as markdown, judging it against [`targets::TARGETS`].
 //!
 //! Everything talks to loopback addresses only.
 
-pub mod args;
 pub mod client;
 pub mod flows;
 pub mod loadgen;
+pub mod render;
+pub mod report;
+pub mod run;
+pub mod sample;
+pub mod stack;
 pub mod stats;
+pub mod targets;
 
-use anyhow::{Context as _, Result};
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
-/// A multi-threaded Tokio runtime with `threads` workers (0: one per core, as `#[tokio::main]`).
-pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
-        builder.worker_threads(threads);
+use anyhow::{Context as _, Result, bail};
+use sesame_testkit::bins::Store;
+
+/// Runs the benchmark for `stores` and writes `target/bench/bench.{json,md}` (and, unless
+/// `quick`, `docs/benchmark.md`); fails, after writing them, if any page view went wrong.
+pub fn main(stores: &[Store], quick: bool) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    // This program is target/<profile>/bench: the reports go to target/bench/.
+    let target = exe
+        .ancestors()
+        .nth(2)
+        .context("cannot find the target directory")?;
+    let out = target.join("bench");
+    let work = out.join("run");
+    if work.exists() {
+        fs::remove_dir_all(&work).with_context(|| format!("cannot empty {}", work.display()))?;
     }
-    Ok(builder.enable_all().build()?)
+    fs::create_dir_all(&work)?;
+    let report = run::measure(stores, quick, &work)?;
+    let page = render::page(&report);
+    write(
+        &out.join("bench.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )?;
+    write(&out.join("bench.md"), &page)?;
+    println!("\n{}", render::tables(&report));
+    println!(
+        "Written to {}; logs under {}",
+        out.display(),
+        work.display()
+    );
+    if !quick {
+        // A quick run's rough numbers (often for one store) never replace the published page.
+        let docs: PathBuf = [
+            env!("CARGO_MANIFEST_DIR"),
+            "..",
+            "..",
+            "docs",
+            "benchmark.md",
+        ]
+        .iter()
+        .collect();
+        write(&docs, &page)?;
+        println!("and {}", docs.display());
+    }
+    let problems = report.wrong_answers();
+    if !problems.is_empty() {
+        bail!("page views went wrong:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
 }
 
-/// Writes `value` as pretty JSON to `out`, or to stdout when `out` is `None`.
-pub fn write_json(out: Option<&Path>, value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    match out {
-        Some(path) => std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display())),
-        None => {
-            println!("{text}");
-            Ok(())
-        }
-    }
-}
-
-/// The non-empty lines of a file.
-pub fn read_lines(path: &Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect())
+fn write(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
+    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

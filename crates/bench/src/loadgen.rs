@@ -5,22 +5,22 @@
 //! the measured window count toward throughput and latency; errors and non-2xx answers count over
 //! the whole run, warm-up included, because a benchmark with errors measures the wrong thing.
 //!
-//! Request `i` (counted over all connections) carries cookie `i % cookies.len()`, so every session
-//! is used evenly whatever the connection count. One request in `sample_every` has its body checked
-//! for that cookie's expected text (the user's name), so a server that mixes up sessions shows.
+//! Request `i` (counted over all connections) carries session `i % sessions.len()`'s cookie, so
+//! every session is used evenly whatever the connection count. One request in `sample_every` has
+//! its body checked for that session's expected text (the user's name), so a server that mixes up
+//! sessions shows.
 
-use crate::client::{self, Connection, Origin};
-use crate::stats::{self, Latencies, Summary};
+use crate::client::{self, Connection, Origin, REQUEST_TIMEOUT};
+use crate::flows::Session;
+use crate::stats::{Latencies, Summary};
 use anyhow::{Context as _, Result};
 use hyper::Uri;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sesame_testkit::procfs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use url::Url;
-
-/// How long one request may take before it counts as an error (and its connection is replaced).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -33,16 +33,17 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Load before the measured window, not counted.
     pub warmup: Duration,
-    /// `Cookie` header values; empty sends none.
-    pub cookies: Vec<String>,
-    /// Text each cookie's page must contain (same order as `cookies`); empty checks nothing.
-    pub expected: Vec<String>,
+    /// The sessions whose cookies the requests carry; empty sends none.
+    pub sessions: Arc<[Session]>,
+    /// Whether sampled pages must show their session's expected text (not for the ceiling,
+    /// whose page is the same for everyone).
+    pub check_pages: bool,
     /// Check one response body in this many.
     pub sample_every: u64,
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     /// The URL requested.
     pub url: String,
@@ -78,8 +79,8 @@ pub struct LoadReport {
 struct Plan {
     origin: Origin,
     target: Uri,
-    cookies: Vec<String>,
-    expected: Vec<String>,
+    sessions: Arc<[Session]>,
+    check_pages: bool,
     sample_every: u64,
     next_request: AtomicU64,
     measure_from: Instant,
@@ -139,14 +140,8 @@ impl Tally {
 /// than one core.
 pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
     anyhow::ensure!(config.connections > 0, "need at least one connection");
-    anyhow::ensure!(
-        config.expected.is_empty() || config.expected.len() == config.cookies.len(),
-        "{} expected texts for {} cookies",
-        config.expected.len(),
-        config.cookies.len()
-    );
     let origin = Origin::of(&config.url)?;
-    let cpu_before = stats::own_cpu_seconds()?;
+    let cpu_before = procfs::cpu_seconds(std::process::id())?;
     // Connect everything before the clock starts, so connection setup is not measured.
     let mut connections = Vec::with_capacity(config.connections);
     for _ in 0..config.connections {
@@ -156,8 +151,8 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
     let plan = Arc::new(Plan {
         target: client::target(&config.url)?,
         origin,
-        cookies: config.cookies.clone(),
-        expected: config.expected.clone(),
+        sessions: Arc::clone(&config.sessions),
+        check_pages: config.check_pages,
         sample_every: config.sample_every.max(1),
         next_request: AtomicU64::new(0),
         measure_from: start + config.warmup,
@@ -190,7 +185,7 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
         checked: total.checked,
         wrong_user: total.wrong_user,
         first_problem: total.first_problem,
-        generator_cpu_seconds: stats::own_cpu_seconds()? - cpu_before,
+        generator_cpu_seconds: procfs::cpu_seconds(std::process::id())? - cpu_before,
     })
 }
 
@@ -203,32 +198,23 @@ async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<Tally> {
             return Ok(tally);
         }
         let index = plan.next_request.fetch_add(1, Ordering::Relaxed);
-        let cookie_index = match plan.cookies.len() {
+        let slot = match plan.sessions.len() {
             0 => None,
             n => usize::try_from(index % n as u64).ok(),
         };
-        let cookie = cookie_index.and_then(|i| plan.cookies.get(i));
-        let request = client::get(
-            &plan.origin,
-            plan.target.clone(),
-            cookie.map(String::as_str),
-        )?;
+        let session = slot.and_then(|i| plan.sessions.get(i));
+        let cookie = session.map(|session| session.cookie.as_str());
+        let request = client::get(&plan.origin, plan.target.clone(), cookie)?;
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, connection.send(request)).await;
         let answered = Instant::now();
         let (parts, body) = match outcome {
             Ok(Ok(response)) => response,
-            Ok(Err(err)) => {
+            failed => {
                 tally.errors += 1;
-                tally.problem(|| format!("request failed: {err:#}"));
-                match reconnect(&plan).await {
-                    Some(fresh) => connection = fresh,
-                    None => return Ok(tally),
-                }
-                continue;
-            }
-            Err(_) => {
-                tally.errors += 1;
-                tally.problem(|| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()));
+                tally.problem(|| match failed {
+                    Ok(Err(err)) => format!("request failed: {err:#}"),
+                    _ => format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+                });
                 match reconnect(&plan).await {
                     Some(fresh) => connection = fresh,
                     None => return Ok(tally),
@@ -246,16 +232,15 @@ async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<Tally> {
         tally.latencies.record(answered - sent);
         tally.requests += 1;
         tally.body_bytes += body.len() as u64;
-        if index.is_multiple_of(plan.sample_every)
-            && let Some(expected) = cookie_index.and_then(|i| plan.expected.get(i))
+        if plan.check_pages
+            && index.is_multiple_of(plan.sample_every)
+            && let Some(expected) = session.map(|session| &session.expected)
         {
             tally.checked += 1;
             let page = String::from_utf8_lossy(&body);
             if !page.contains(expected.as_str()) {
                 tally.wrong_user += 1;
-                tally.problem(|| {
-                    format!("the page for cookie #{cookie_index:?} lacks {expected:?}")
-                });
+                tally.problem(|| format!("the page for session #{slot:?} lacks {expected:?}"));
             }
         }
     }

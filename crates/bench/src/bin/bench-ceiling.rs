@@ -1,10 +1,13 @@
 //! `bench-ceiling`: the most an axum page can do here — `GET /` answers a static HTML page of
-//! `--bytes` bytes from memory, with no session layer, no templates and no logging.
+//! `--bytes` bytes from memory, with no session layer, no templates and no logging. The benchmark
+//! starts it as a process of its own, so that `/proc` shows its CPU time apart from the load's.
 //!
 //! ```text
-//! bench-ceiling --port 8080 --bytes 5000 [--threads 0]
+//! bench-ceiling --port 8080 --bytes 5000
 //! ```
 //! Listens on 127.0.0.1 only; `/healthz` answers "ok". Runs until killed (SIGTERM ends it).
+
+use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
@@ -12,12 +15,24 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
-use sesame_bench::args::Args;
-use sesame_bench::runtime;
-use std::process::ExitCode;
+
+mod flags {
+    #![allow(missing_docs)] // The generated structs are documented by the declaration below.
+
+    xflags::xflags! {
+        /// A bare axum server answering a static page: the benchmark's ceiling.
+        cmd bench-ceiling {
+            /// The port to listen on, on 127.0.0.1.
+            required --port port: u16
+            /// The page's size in bytes.
+            required --bytes bytes: usize
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    match run() {
+    let flags = flags::BenchCeiling::from_env_or_exit();
+    match serve(flags.port, flags.bytes) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("bench-ceiling: {err:#}");
@@ -26,18 +41,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<()> {
-    let mut args = Args::parse(std::env::args().skip(1))?;
-    let port = args.get("port", 0u16)?;
-    let bytes = args.get("bytes", 4096usize)?;
-    let threads = args.get("threads", 0usize)?;
-    args.finish()?;
+/// Serves the page on 127.0.0.1:`port` until killed, on one worker thread per core.
+fn serve(port: u16, bytes: usize) -> Result<()> {
     let page = Bytes::from(page_of_size(bytes));
     let app = Router::new()
         .route("/", get(home))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(page);
-    runtime(threads)?.block_on(async {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;

@@ -1,20 +1,91 @@
-//! How to start Sesame's two binaries: `mock-idp` and `sesame`, each with an explicit environment.
+//! How to start Sesame's two binaries, `mock-idp` and `sesame`, each with an explicit environment,
+//! and the session stores they can run with: what `cargo xtask test` and the benchmark share.
 //!
 //! Children get a cleared environment plus `PATH` and exactly the variables below, so whatever the
 //! developer's shell exports cannot change a test. (Sesame reads `.env` only for variables that are not
-//! already set, and `dotenvy` looks for it in parent directories too; xtask sets every variable it relies
-//! on, see [`App::command`], and [`warn_about_dotenv`] points out a `.env` that could still fill the rest.)
+//! already set, and `dotenvy` looks for it in parent directories too; the tools set every variable they
+//! rely on, see [`App::command`], and [`warn_about_dotenv`] points out a `.env` that could still fill
+//! the rest.)
 
+use std::fmt;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 
-use crate::flags::Store;
+use crate::process::ChildGuard;
+
+/// A session store the app can run with (`SESSION_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// In-process memory: sessions die with the process.
+    Memory,
+    /// Redis: sessions survive restarts and are shared between instances.
+    Redis,
+    /// SQLite file: sessions survive restarts and are shared between instances.
+    Sqlite,
+}
+
+impl Store {
+    /// Every store, in the order the tools run them.
+    pub const ALL: [Store; 3] = [Store::Memory, Store::Redis, Store::Sqlite];
+
+    /// The value of `SESSION_STORE` for this store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Memory => "memory",
+            Store::Redis => "redis",
+            Store::Sqlite => "sqlite",
+        }
+    }
+
+    /// Whether sessions outlive the process (and so can be shared between instances).
+    pub fn is_durable(self) -> bool {
+        self != Store::Memory
+    }
+
+    /// The stores named on a command line (`--store`, repeatable), each once, in the order given;
+    /// every store when none is named.
+    pub fn chosen(named: &[Store]) -> Vec<Store> {
+        let mut stores = Vec::new();
+        for &store in named {
+            if !stores.contains(&store) {
+                stores.push(store);
+            }
+        }
+        if stores.is_empty() {
+            stores = Store::ALL.to_vec();
+        }
+        stores
+    }
+}
+
+impl FromStr for Store {
+    type Err = String;
+
+    /// Parses a store name, listing the valid names on error.
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|store| store.as_str() == name)
+            .ok_or_else(|| format!("unknown store `{name}`: expected one of memory, redis, sqlite"))
+    }
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The client the mock IdP knows and the app uses.
 pub const CLIENT_ID: &str = "sesame";
 
 /// The secret of [`CLIENT_ID`]; the end-to-end tests check it never reaches the app's log.
 pub const CLIENT_SECRET: &str = "sesame-secret";
+
+/// The SQLite store's database file, in the directory given to [`App::start_store`].
+pub const SQLITE_FILE: &str = "sesame.db";
 
 /// Paths of the built binaries.
 pub struct Bins {
@@ -63,17 +134,35 @@ pub struct App {
 impl App {
     /// A local instance on 127.0.0.1:`port` in front of `issuer`, with a fresh random secret key
     /// and logs without colour; the store's URL is left for the caller to fill in.
-    pub fn local(issuer: &str, port: u16, store: Store) -> crate::Result<Self> {
+    pub fn local(issuer: &str, port: u16, store: Store) -> io::Result<Self> {
         Ok(Self {
             issuer: issuer.to_owned(),
             base_url: format!("http://127.0.0.1:{port}"),
             port,
-            secret_key: crate::random_hex(32)?,
+            secret_key: random_hex(32)?,
             store,
             redis_url: None,
             database_url: None,
             colour: false,
         })
+    }
+
+    /// Gives the app its store: for redis a private `redis-server` on `redis_port` (returned: the
+    /// caller keeps it running), for sqlite the file [`SQLITE_FILE`] in `dir`.
+    pub fn start_store(&mut self, dir: &Path, redis_port: u16) -> io::Result<Option<ChildGuard>> {
+        match self.store {
+            Store::Memory => Ok(None),
+            Store::Redis => {
+                let redis = crate::redis::start(dir, redis_port)?;
+                self.redis_url = Some(format!("redis://127.0.0.1:{redis_port}/0"));
+                Ok(Some(redis))
+            }
+            Store::Sqlite => {
+                let db = dir.join(SQLITE_FILE);
+                self.database_url = Some(format!("sqlite://{}?mode=rwc", db.display()));
+                Ok(None)
+            }
+        }
     }
 
     /// A command starting `sesame` (binary `bin`) in `cwd` with exactly this configuration.
@@ -106,13 +195,13 @@ impl App {
 }
 
 /// Warns if a `.env` sits in `cwd` or above it: sesame's `dotenvy::dotenv()` searches parent directories,
-/// so variables xtask leaves unset (`AUTH0_AUDIENCE`, say) would come from it.
+/// so variables the tools leave unset (`AUTH0_AUDIENCE`, say) would come from it.
 pub fn warn_about_dotenv(cwd: &Path) {
     for dir in cwd.ancestors() {
         let candidate = dir.join(".env");
         if candidate.is_file() {
             println!(
-                "note: {} exists; sesame reads it for any variable xtask does not set",
+                "note: {} exists; sesame reads it for any variable not set here",
                 candidate.display()
             );
             return;
@@ -131,4 +220,13 @@ fn clean_command(program: &Path, cwd: &Path) -> Command {
         command.env("PATH", path);
     }
     command
+}
+
+/// `bytes` random bytes from the kernel, as lowercase hex (a fresh `APP_SECRET_KEY`).
+pub fn random_hex(bytes: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut urandom| urandom.read_exact(&mut buf))
+        .map_err(|e| crate::error(format!("cannot read /dev/urandom: {e}")))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -1,18 +1,19 @@
-//! Child processes that cannot outlive us: [`ChildGuard`], free ports and readiness polling.
+//! Child processes that cannot outlive us: [`ChildGuard`], free ports, readiness polling and finding
+//! programs on `PATH`.
 //!
 //! Every child is owned by a guard that stops it by PID when dropped, so children are stopped on every
 //! exit path: success, `?` errors and panics (which unwind). A terminal Ctrl-C reaches the children
 //! directly, because they share our foreground process group.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::Result;
+use crate::error;
 
 /// How long a child gets to answer its readiness probe.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,7 +44,7 @@ pub struct ChildGuard {
 
 impl ChildGuard {
     /// Starts `command` (stdin closed), sending its output to `output`.
-    pub fn spawn(name: &str, mut command: Command, output: Output) -> Result<Self> {
+    pub fn spawn(name: &str, mut command: Command, output: Output) -> io::Result<Self> {
         command.stdin(Stdio::null());
         let log = match output {
             Output::File(path) => {
@@ -54,7 +55,7 @@ impl ChildGuard {
                     .create(true)
                     .append(true)
                     .open(&path)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                    .map_err(|e| error(format!("cannot open {}: {e}", path.display())))?;
                 command.stdout(file.try_clone()?).stderr(file);
                 Some(path)
             }
@@ -66,7 +67,7 @@ impl ChildGuard {
         let program = command.get_program().to_string_lossy().into_owned();
         let mut child = command
             .spawn()
-            .map_err(|e| format!("cannot start {name} ({program}): {e}"))?;
+            .map_err(|e| error(format!("cannot start {name} ({program}): {e}")))?;
         if let Some(stdout) = child.stdout.take() {
             forward(name, stdout, false);
         }
@@ -91,85 +92,79 @@ impl ChildGuard {
     }
 
     /// `Some(status)` once the child has exited (a stopped guard reports success).
-    pub fn exited(&mut self) -> Result<Option<ExitStatus>> {
+    pub fn exited(&mut self) -> io::Result<Option<ExitStatus>> {
         match &mut self.child {
-            Some(child) => Ok(child.try_wait()?),
+            Some(child) => child.try_wait(),
             None => Ok(Some(ExitStatus::default())),
         }
     }
 
-    /// Stops the child: SIGTERM by PID, up to 3 s to exit, then SIGKILL. Idempotent.
-    pub fn stop(&mut self) -> Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
+    /// Sends `signal` (`-STOP`, `-CONT`, `-TERM`...) to the child by PID; whether `kill` succeeded.
+    pub fn signal(&self, signal: &str) -> bool {
         // Until the child is reaped its PID cannot be reused, so signalling it by number is safe.
-        if child.try_wait()?.is_some() {
+        self.child.as_ref().is_some_and(|child| {
+            Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+    }
+
+    /// Stops the child: SIGTERM by PID, up to 3 s to exit, then SIGKILL. Idempotent.
+    pub fn stop(&mut self) -> io::Result<()> {
+        if self.exited()?.is_some() {
+            self.child = None;
             return Ok(());
         }
-        let terminated = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if terminated {
+        if self.signal("-TERM") {
             let deadline = Instant::now() + STOP_GRACE;
             while Instant::now() < deadline {
-                if child.try_wait()?.is_some() {
+                if self.exited()?.is_some() {
+                    self.child = None;
                     return Ok(());
                 }
                 thread::sleep(Duration::from_millis(50));
             }
         }
-        child.kill()?;
-        child.wait()?;
+        self.kill()
+    }
+
+    /// Kills the child at once (SIGKILL: no shutdown, like a crash) and reaps it. Idempotent.
+    pub fn kill(&mut self) -> io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
         Ok(())
     }
 
-    /// Waits until `GET url` answers 200, failing if the child exits first or 20 s pass.
-    pub fn wait_healthy(&mut self, url: &str) -> Result<()> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        self.wait_until(url, || {
-            client
-                .get(url)
-                .send()
-                .is_ok_and(|response| response.status() == reqwest::StatusCode::OK)
-        })
-    }
-
-    /// Waits until a Redis server at `addr` answers `PING`, failing if the child exits first or 20 s pass.
-    pub fn wait_redis(&mut self, addr: SocketAddr) -> Result<()> {
-        self.wait_until(&format!("redis://{addr}"), || redis_pong(addr))
+    /// Waits until `GET url` (a plain `http://host:port/path`) answers 200, failing if the child
+    /// exits first or 20 s pass.
+    pub fn wait_healthy(&mut self, url: &str) -> io::Result<()> {
+        self.wait_until(url, || answers_ok(url))
     }
 
     /// Polls `ready` until it holds; fails with the log's tail if the child exits or time runs out.
-    fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) -> Result<()> {
+    pub fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) -> io::Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
+        let problem = loop {
             if let Some(status) = self.exited()? {
-                bail!(
-                    "{} exited before it was ready ({status}){}",
-                    self.name,
-                    self.log_tail()
-                );
+                break format!("exited before it was ready ({status})");
             }
             if ready() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!(
-                    "{} was not ready at {what} after {} s{}",
-                    self.name,
-                    READY_TIMEOUT.as_secs(),
-                    self.log_tail()
+                break format!(
+                    "was not ready at {what} after {} s",
+                    READY_TIMEOUT.as_secs()
                 );
             }
             thread::sleep(Duration::from_millis(100));
-        }
+        };
+        Err(error(format!("{} {problem}{}", self.name, self.log_tail())))
     }
 
     /// The last lines of the child's log, formatted for an error message (or a pointer to the terminal).
@@ -188,8 +183,8 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if let Err(error) = self.stop() {
-            eprintln!("xtask: could not stop {}: {error}", self.name);
+        if let Err(e) = self.stop() {
+            eprintln!("could not stop {}: {e}", self.name);
         }
     }
 }
@@ -216,26 +211,56 @@ fn forward(name: &str, pipe: impl Read + Send + 'static, to_stderr: bool) {
     });
 }
 
-/// `n` distinct free TCP ports on 127.0.0.1, found by binding port 0 (all held until all are chosen).
-pub fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let listeners = (0..n)
+/// Whether `GET url` answers 200. A dozen lines of HTTP/1.1 rather than an HTTP client, so this
+/// crate stays free of dependencies.
+fn answers_ok(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let timeout = Some(Duration::from_secs(1));
+    let Some(addr) = authority.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    let mut status = String::new();
+    stream.set_read_timeout(timeout).is_ok()
+        && stream.write_all(request.as_bytes()).is_ok()
+        && BufReader::new(stream).read_line(&mut status).is_ok()
+        && status.split_whitespace().nth(1) == Some("200")
+}
+
+/// `N` distinct free TCP ports on 127.0.0.1, found by binding port 0 (all held until all are chosen).
+pub fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    let listeners = (0..N)
         .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot bind a free port on 127.0.0.1: {e}"))?;
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| error(format!("cannot bind a free port on 127.0.0.1: {e}")))?;
     let ports = listeners
         .iter()
         .map(|listener| listener.local_addr().map(|addr| addr.port()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ports)
+        .collect::<io::Result<Vec<_>>>()?;
+    ports
+        .try_into()
+        .map_err(|ports| error(format!("expected {N} free ports, got {ports:?}")))
+}
+
+/// A port that was free a moment ago; panics if none can be bound (for tests).
+pub fn free_port() -> u16 {
+    match free_ports::<1>() {
+        Ok([port]) => port,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Fails clearly if `port` on 127.0.0.1 is already taken.
-pub fn ensure_port_free(port: u16) -> Result<()> {
+pub fn ensure_port_free(port: u16) -> io::Result<()> {
     match TcpListener::bind(("127.0.0.1", port)) {
         Ok(_) => Ok(()),
-        Err(e) => bail!(
+        Err(e) => Err(error(format!(
             "port {port} is already in use ({e}): stop whatever listens there (`ss -ltnp 'sport = :{port}'` shows it)"
-        ),
+        ))),
     }
 }
 
@@ -251,38 +276,4 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-}
-
-/// Whether a Redis server answers `PING` at `addr`.
-fn redis_pong(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    let timeout = Some(Duration::from_millis(500));
-    if stream.set_read_timeout(timeout).is_err() || stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && reply == *b"+PONG\r\n"
-}
-
-/// Starts a private `redis-server` on `port` (no persistence, logging to `dir/redis.log`) and
-/// waits for `PING`. Never the machine's own Redis: tests and benchmarks stay hermetic.
-pub fn start_redis(dir: &Path, port: u16) -> Result<ChildGuard> {
-    let mut command = Command::new("redis-server");
-    command.current_dir(dir).args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-    ]);
-    let mut redis = ChildGuard::spawn("redis", command, Output::File(dir.join("redis.log")))?;
-    redis.wait_redis(SocketAddr::from(([127, 0, 0, 1], port)))?;
-    Ok(redis)
 }

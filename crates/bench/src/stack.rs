@@ -1,0 +1,202 @@
+//! The processes a run measures, each owned by a [`ChildGuard`] so that every one is stopped by PID
+//! on every exit path: the mock IdP, per store a `sesame` with its `redis-server` or SQLite file,
+//! and the bare-axum ceiling. Each serves on a free loopback port and is ready when returned.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use sesame_testkit::bins::{App, Bins, SQLITE_FILE, Store};
+use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
+use sesame_testkit::redis::{self, Reply};
+use url::Url;
+
+use crate::report::StoreSize;
+
+/// The release binaries a run starts.
+pub struct Tools {
+    /// `sesame` and `mock-idp`.
+    pub bins: Bins,
+    /// `bench-ceiling`.
+    pub ceiling: PathBuf,
+}
+
+impl Tools {
+    /// The binaries next to this one (`cargo xtask bench` builds them all into `target/release/`;
+    /// a missing one fails to start, naming its path).
+    pub fn beside_this_program() -> Result<Self> {
+        let exe = std::env::current_exe()?;
+        let dir = exe.parent().context("this program has no directory")?;
+        Ok(Self {
+            bins: Bins {
+                sesame: dir.join("sesame"),
+                mock_idp: dir.join("mock-idp"),
+            },
+            ceiling: dir.join("bench-ceiling"),
+        })
+    }
+}
+
+/// Fails early, naming the package, when a tool a chosen store needs is missing.
+pub fn preflight(stores: &[Store]) -> Result<()> {
+    if stores.contains(&Store::Redis) && find_program("redis-server").is_none() {
+        bail!("redis-server not found: apt-get install redis-server");
+    }
+    if stores.contains(&Store::Sqlite) && find_program("sqlite3").is_none() {
+        bail!("sqlite3 not found (it counts the SQLite store's rows): apt-get install sqlite3");
+    }
+    Ok(())
+}
+
+/// A running server and its PID, for `/proc`.
+pub struct Server {
+    /// Its base URL, `http://127.0.0.1:<port>/`.
+    pub url: Url,
+    /// Its process ID.
+    pub pid: u32,
+    _guard: ChildGuard,
+}
+
+impl Server {
+    /// Starts `command` as `name` on `port`, logging to `dir/<name>.log`, and waits for `/healthz`.
+    fn start(name: &str, command: Command, dir: &Path, port: u16) -> Result<Self> {
+        let log = Output::File(dir.join(format!("{name}.log")));
+        let mut guard = ChildGuard::spawn(name, command, log)?;
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/"))?;
+        guard.wait_healthy(&format!("{url}healthz"))?;
+        Ok(Self {
+            pid: guard.id().context("it stopped")?,
+            url,
+            _guard: guard,
+        })
+    }
+
+    /// The mock IdP, announcing itself as its own URL (without the trailing slash).
+    pub fn mock_idp(tools: &Tools, dir: &Path) -> Result<Self> {
+        let [port] = free_ports()?;
+        let issuer = format!("http://127.0.0.1:{port}");
+        Self::start(
+            "mock-idp",
+            tools.bins.mock_idp(dir, port, &issuer),
+            dir,
+            port,
+        )
+    }
+
+    /// The ceiling, serving a static page of `page_bytes` bytes.
+    pub fn ceiling(tools: &Tools, dir: &Path, name: &str, page_bytes: u64) -> Result<Self> {
+        let [port] = free_ports()?;
+        let mut command = Command::new(&tools.ceiling);
+        let args = [
+            "--port",
+            &port.to_string(),
+            "--bytes",
+            &page_bytes.to_string(),
+        ];
+        command.current_dir(dir).args(args);
+        Self::start(name, command, dir, port)
+    }
+
+    /// The issuer a mock IdP announces: its URL without the trailing slash.
+    pub fn issuer(&self) -> &str {
+        self.url.as_str().trim_end_matches('/')
+    }
+}
+
+/// One store's `sesame` and what backs it.
+pub struct Sesame {
+    /// Which store.
+    pub store: Store,
+    /// `target/bench/run/<store>/`: working directory, logs, the SQLite file.
+    pub dir: PathBuf,
+    /// `sesame` itself (declared first: fields drop in order, so it stops before its Redis).
+    pub server: Server,
+    /// The redis store's `redis-server`.
+    redis: Option<ChildGuard>,
+    redis_addr: SocketAddr,
+}
+
+impl Sesame {
+    /// Starts the store's backing (if any) and `sesame` in front of the provider at `issuer`.
+    pub fn start(tools: &Tools, issuer: &str, store: Store, dir: PathBuf) -> Result<Self> {
+        fs::create_dir_all(&dir)?;
+        let [redis_port, port] = free_ports()?;
+        let mut app = App::local(issuer, port, store)?;
+        let redis = app.start_store(&dir, redis_port)?;
+        let server = Server::start("sesame", app.command(&tools.bins.sesame, &dir), &dir, port)?;
+        Ok(Self {
+            store,
+            dir,
+            server,
+            redis,
+            redis_addr: SocketAddr::from(([127, 0, 0, 1], redis_port)),
+        })
+    }
+
+    /// The PID of the `redis-server` working for it, if any.
+    pub fn redis_pid(&self) -> Option<u32> {
+        self.redis.as_ref().and_then(ChildGuard::id)
+    }
+
+    /// How much the store holds now.
+    pub fn store_size(&self) -> Result<StoreSize> {
+        match self.store {
+            Store::Memory => Ok(StoreSize::Memory),
+            Store::Redis => {
+                let info = match redis::query(self.redis_addr, &["INFO", "memory"])? {
+                    Reply::Bulk(Some(info)) => info,
+                    other => bail!("INFO memory answered {other}"),
+                };
+                let used_memory = info
+                    .lines()
+                    .find_map(|line| line.strip_prefix("used_memory:"))
+                    .and_then(|value| value.trim().parse().ok())
+                    .context("INFO memory without used_memory")?;
+                let keys = match redis::query(self.redis_addr, &["DBSIZE"])? {
+                    Reply::Integer(keys) => u64::try_from(keys)?,
+                    other => bail!("DBSIZE answered {other}"),
+                };
+                Ok(StoreSize::Redis { used_memory, keys })
+            }
+            Store::Sqlite => sqlite_size(&self.dir.join(SQLITE_FILE)),
+        }
+    }
+}
+
+/// The SQLite store's rows, their payload and the database's pages, from the `sqlite3` tool.
+fn sqlite_size(db: &Path) -> Result<StoreSize> {
+    let output = Command::new("sqlite3")
+        .arg(db)
+        .arg(
+            "select count(*), coalesce(sum(length(data)), 0) from tower_sessions; \
+             pragma page_count; pragma page_size;",
+        )
+        .output()
+        .context("cannot run sqlite3")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "sqlite3 {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let numbers: Vec<u64> = text
+        .split(['|', '\n'])
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    let &[rows, payload_bytes, pages, page_size] = numbers.as_slice() else {
+        bail!("unexpected sqlite3 output: {text:?}");
+    };
+    let file = |suffix: &str| {
+        fs::metadata(format!("{}{suffix}", db.display())).map_or(0, |meta| meta.len())
+    };
+    Ok(StoreSize::Sqlite {
+        rows,
+        payload_bytes,
+        database_bytes: pages * page_size,
+        file_bytes: file(""),
+        wal_bytes: file("-wal"),
+    })
+}

@@ -1,0 +1,132 @@
+//! The performance targets Sesame set itself on a 2-core machine, as a table, and how a run's
+//! numbers compare. The benchmark reports met or missed; it never fails on a slow number.
+
+use sesame_testkit::bins::Store;
+
+use crate::render::thousands;
+use crate::report::{Report, StoreRun};
+
+/// A goal for one store's run.
+#[derive(Debug, Clone, Copy)]
+pub enum Goal {
+    /// First-level page views at least this share of the ceiling.
+    OfCeiling(f64),
+    /// The same, and no failed or non-2xx page view at any level.
+    OfCeilingWithoutErrors(f64),
+    /// First-level page views' p99 latency at most this many milliseconds.
+    P99Ms(f64),
+    /// At least this many logins per second.
+    LoginsPerSecond(f64),
+    /// At most this many bytes per logged-in session.
+    BytesPerSession(f64),
+    /// Sesame's RSS under load at most this many MB with about 1,000 sessions.
+    RssUnderLoadMb(f64),
+    /// Page views at the top scale level at least this share of the first level's.
+    TopLevelAtLeast(f64),
+}
+
+/// The targets, in the order the report lists them.
+pub const TARGETS: &[(Store, Goal)] = &[
+    (Store::Memory, Goal::OfCeiling(0.75)),
+    (Store::Memory, Goal::P99Ms(10.0)),
+    (Store::Memory, Goal::LoginsPerSecond(300.0)),
+    (Store::Memory, Goal::BytesPerSession(2_000.0)),
+    (Store::Redis, Goal::OfCeilingWithoutErrors(0.40)),
+    (Store::Sqlite, Goal::OfCeilingWithoutErrors(0.40)),
+    (Store::Memory, Goal::RssUnderLoadMb(30.0)),
+    (Store::Redis, Goal::RssUnderLoadMb(30.0)),
+    (Store::Sqlite, Goal::RssUnderLoadMb(30.0)),
+    (Store::Memory, Goal::TopLevelAtLeast(0.90)),
+    (Store::Redis, Goal::TopLevelAtLeast(0.90)),
+    (Store::Sqlite, Goal::TopLevelAtLeast(0.90)),
+];
+
+/// A target against a run: what it asks, what the run did, and whether that meets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The target, e.g. "memory store: p99 ≤ 10 ms at 32 connections".
+    pub target: String,
+    /// The run's number, e.g. "2.27 ms".
+    pub measured: String,
+    /// Whether it meets the target.
+    pub met: bool,
+}
+
+/// Every target whose store the run measured, judged.
+pub fn judge(report: &Report) -> Vec<Verdict> {
+    let judge_one = |&(store, goal): &(Store, Goal)| {
+        let run = report.stores.iter().find(|run| run.store == store)?;
+        let (what, measured, met) = goal.judge(run, report.plan.connections)?;
+        let target = format!("{store} store: {what}");
+        Some(Verdict {
+            target,
+            measured,
+            met,
+        })
+    };
+    TARGETS.iter().filter_map(judge_one).collect()
+}
+
+impl Goal {
+    /// What the goal asks, the run's number, and whether it is met; `None` when the run lacks
+    /// what it needs.
+    fn judge(self, run: &StoreRun, connections: usize) -> Option<(String, String, bool)> {
+        let (first, top) = run.first_and_top()?;
+        let percent = |share: f64| format!("{:.0}%", 100.0 * share);
+        let share = run.of_ceiling();
+        Some(match self {
+            Goal::OfCeiling(least) => {
+                let what = format!("≥ {} of the ceiling", percent(least));
+                (what, percent(share), share >= least)
+            }
+            Goal::OfCeilingWithoutErrors(least) => {
+                let (what, errors) = (
+                    format!("≥ {} of the ceiling, 0 errors", percent(least)),
+                    run.errors(),
+                );
+                let measured = format!("{}, {errors} errors", percent(share));
+                (what, measured, share >= least && errors == 0)
+            }
+            Goal::P99Ms(most) => {
+                let p99 = first.views.load.latency.p99_ms;
+                let what = format!("p99 ≤ {most} ms at {connections} connections");
+                (what, format!("{p99:.2} ms"), p99 <= most)
+            }
+            Goal::LoginsPerSecond(least) => {
+                let rate = run.logins.flows_per_second;
+                (
+                    format!("≥ {least} logins/s"),
+                    format!("{rate:.0}/s"),
+                    rate >= least,
+                )
+            }
+            Goal::BytesPerSession(most) => {
+                let bytes = run.bytes_per_session.as_ref()?.logged_in?;
+                let measured = format!("{} bytes per logged-in session", thousands(bytes));
+                (
+                    format!("≤ {} KB per session", most / 1000.0),
+                    measured,
+                    bytes <= most,
+                )
+            }
+            Goal::RssUnderLoadMb(most) => {
+                let mb = first.views.rss_max_under_load_kib as f64 * 1024.0 / 1e6;
+                let what = format!("RSS under load ≤ {most} MB with 1,000 sessions");
+                let measured = format!(
+                    "{mb:.1} MB with {} sessions",
+                    thousands(first.sessions as f64)
+                );
+                (what, measured, mb <= most)
+            }
+            Goal::TopLevelAtLeast(least) => {
+                let share =
+                    top.views.load.requests_per_second / first.views.load.requests_per_second;
+                let sessions = thousands(top.sessions as f64);
+                let within = percent(1.0 - least);
+                let what =
+                    format!("page views at {sessions} sessions within {within} of the first level");
+                (what, percent(share), share >= least)
+            }
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The report rendered from `tests/report.json`, a run with made-up round numbers for the memory
+//! and redis stores: every cell of every table is checked against a value worked out by hand.
+
+use sesame_bench::render;
+use sesame_bench::report::{self, Report};
+use sesame_bench::targets;
+
+fn fixture() -> Report {
+    match serde_json::from_str(include_str!("../report.json")) {
+        Ok(report) => report,
+        Err(e) => panic!("tests/report.json does not match the report's types: {e}"),
+    }
+}
+
+/// The rendered tables' rows (header and alignment rows included), each split into its cells.
+fn cells(markdown: &str) -> Vec<Vec<String>> {
+    markdown
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .map(|line| {
+            let inner = line.trim_start_matches("| ").trim_end_matches(" |");
+            inner.split(" | ").map(str::to_owned).collect()
+        })
+        .collect()
+}
+
+/// The expected rows, written as markdown.
+const TABLES: &str = "\
+| page views of `/`, logged in | req/s | ceiling req/s (before–after) | of ceiling | p50 ms | p99 ms | max ms | CPU µs/req (ceiling) | other load, cores | errors | wrong user / checked |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| memory store, 1,100 sessions | 38,000 | 95,000 (90,000–100,000) | 40% | 0.86 | 2.27 | 12.8 | 30 (11) | 0.01 | 0 | 0 / 7600 |
+| redis store, 1,100 sessions | 23,750 | 95,000 (94,000–96,000) | 25% | 1.23 | 3.30 | 11.6 | 47 (10) | 0.03 | 3 | 0 / 4750 |
+| logins (`/login` → IdP → `/callback`) | logins/s | p50 ms | p99 ms | CPU ms per login: sesame | mock IdP | redis | driver |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| memory store | 800 | 20.0 | 31.0 | 0.50 | 1.80 | – | 0.11 |
+| redis store | 720 | 21.7 | 36.9 | 0.61 | 1.78 | 0.09 | 0.12 |
+| mock IdP alone: authorize → token → userinfo | 1,000 | 14.5 | 23.7 | – | 1.75 | – | 0.10 |
+| memory | sesame RSS idle | after logins | under load | bytes per logged-in session | per pending login | per session at 100,000 |
+|---|---:|---:|---:|---:|---:|---:|
+| memory store | 10.0 MiB | 14.0 MiB | 16.0 MiB | 1,680 | 512 | 663 |
+| redis store | 12.0 MiB | 15.2 MiB | 19.0 MiB | 1,674 | 388 | 518 |
+| scale: page views with more sessions in the store | sessions (logged in) | req/s | vs first level | p99 ms | CPU µs/req | other load, cores |
+|---|---:|---:|---:|---:|---:|---:|
+| memory store | 1,100 (1,100) | 38,000 | 100% | 2.27 | 30 | 0.01 |
+| memory store | 10,000 (10,000) | 39,900 | 105% | 2.04 | 29 | 0.00 |
+| memory store | 100,000 (10,000) | 41,800 | 110% | 1.96 | 29 | 0.02 |
+| redis store | 1,100 (1,100) | 23,750 | 100% | 3.30 | 47 | 0.03 |
+| redis store | 10,000 (10,000) | 28,500 | 120% | 2.61 | 41 | 0.00 |
+| redis store | 100,000 (10,000) | 28,000 | 118% | 2.89 | 40 | 0.00 |
+| target (2 cores) | this run | |
+|---|---|---|
+| memory store: ≥ 75% of the ceiling | 40% | **missed** |
+| memory store: p99 ≤ 10 ms at 32 connections | 2.27 ms | met |
+| memory store: ≥ 300 logins/s | 800/s | met |
+| memory store: ≤ 2 KB per session | 1,680 bytes per logged-in session | met |
+| redis store: ≥ 40% of the ceiling, 0 errors | 25%, 3 errors | **missed** |
+| memory store: RSS under load ≤ 30 MB with 1,000 sessions | 16.8 MB with 1,100 sessions | met |
+| redis store: RSS under load ≤ 30 MB with 1,000 sessions | 19.9 MB with 1,100 sessions | met |
+| memory store: page views at 100,000 sessions within 10% of the first level | 110% | met |
+| redis store: page views at 100,000 sessions within 10% of the first level | 118% | met |
+";
+
+#[test]
+fn every_cell_of_every_table() {
+    let rendered = cells(&render::tables(&fixture()));
+    let expected = cells(TABLES);
+    for (row, (got, want)) in rendered.iter().zip(&expected).enumerate() {
+        assert_eq!(got.len(), want.len(), "row {row}: {got:?}");
+        for (column, (got, want)) in got.iter().zip(want).enumerate() {
+            assert_eq!(
+                got, want,
+                "row {row}, column {column}: {:?}",
+                expected[row][0]
+            );
+        }
+    }
+    assert_eq!(rendered.len(), expected.len(), "number of table rows");
+}
+
+#[test]
+fn the_lines_around_the_tables() {
+    let markdown = render::tables(&fixture());
+    let mut lines = markdown.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Machine: 2 cores, Test CPU, 4 GiB, Linux 6.1.0-test, rustc 1.95.0 (test)  ")
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "Run: logins 1000 (after 100 warm-up) at concurrency 16; page views with 32 \
+             connections, 10.0 s after a 2.0 s warm-up; all on loopback, the load generator on \
+             the same cores. 0.05 cores were busy with other work before the start."
+        )
+    );
+    assert!(markdown.contains("a static 9569-byte page"));
+}
+
+#[test]
+fn the_page_puts_the_tables_inside_the_text() {
+    let report = fixture();
+    let page = render::page(&report);
+    assert!(page.starts_with("# Benchmark\n"));
+    assert!(page.contains(&render::tables(&report)));
+    assert!(!page.contains("{{tables}}"));
+    let (before, after) = page
+        .split_once("## What bounds the missed targets")
+        .unwrap();
+    assert!(before.contains("| target (2 cores) |") && !after.contains('|'));
+}
+
+#[test]
+fn bytes_per_session_follow_from_the_levels() {
+    for run in fixture().stores {
+        let computed = report::bytes_per_session(run.rss_idle_kib, &run.store_idle, &run.levels);
+        let (computed, stored) = (computed.unwrap(), run.bytes_per_session.unwrap());
+        let close = |a: Option<f64>, b: Option<f64>| (a.unwrap() - b.unwrap()).abs() < 0.01;
+        assert!(close(computed.logged_in, stored.logged_in), "{computed:?}");
+        assert!(close(computed.pending, stored.pending), "{computed:?}");
+        let top = computed.all_sessions_at_top_level - stored.all_sessions_at_top_level;
+        assert!(top.abs() < 0.01, "{computed:?}");
+    }
+}
+
+#[test]
+fn the_report_reads_back_what_it_wrote() {
+    let report = fixture();
+    let text = serde_json::to_string(&report).unwrap();
+    assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), report);
+}
+
+#[test]
+fn wrong_answers_name_the_store_and_level() {
+    let problems = fixture().wrong_answers();
+    assert_eq!(
+        problems,
+        [
+            "redis with 1100 sessions: 1 errors, 2 non-2xx, 0 wrong user; first: status 503 Service \
+          Unavailable"
+        ]
+    );
+}
+
+#[test]
+fn every_target_names_a_store_and_a_limit() {
+    assert_eq!(targets::TARGETS.len(), 12);
+    let verdicts = targets::judge(&fixture());
+    assert_eq!(verdicts.len(), 9, "the fixture has no sqlite run");
+    assert_eq!(verdicts.iter().filter(|verdict| !verdict.met).count(), 2);
+}
+
+#[test]
+fn quick_is_smaller_than_full() {
+    let (quick, full) = (report::Plan::new(true), report::Plan::new(false));
+    assert!(quick.logins < full.logins && quick.duration_seconds < full.duration_seconds);
+    assert!(full.logged_in_level > full.warmup_logins + full.logins);
+    assert!(full.total_level > full.logged_in_level);
+    assert_eq!(
+        (full.logins, full.logged_in_level, full.total_level),
+        (1_000, 10_000, 100_000)
+    );
+}
+
+#[test]
+fn thousands_groups_digits() {
+    assert_eq!(render::thousands(0.4), "0");
+    assert_eq!(render::thousands(999.0), "999");
+    assert_eq!(render::thousands(1_000.0), "1,000");
+    assert_eq!(render::thousands(1_234_567.8), "1,234,568");
+    assert_eq!(render::thousands(-1_500.0), "-1,500");
+    assert_eq!(render::thousands(f64::NAN), "–");
+}
