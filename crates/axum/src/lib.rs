@@ -47,7 +47,8 @@
 //! proxy in front of you (client addresses, `X-Forwarded-*`). Put Sesame behind a reverse
 //! proxy that enforces header and body timeouts and connection limits (nginx, HAProxy, a cloud
 //! load balancer), or serve with hyper-util's builder and a header-read timeout. Rate limiting
-//! of `/login` and `/callback` is the proxy's job too.
+//! of `/login` and `/callback` is the proxy's job too. For a clean stop, serve with
+//! `.with_graceful_shutdown(sesame_axum::shutdown_signal())`.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -58,6 +59,7 @@ mod layer;
 mod routes;
 mod sesame;
 mod session;
+mod shutdown;
 mod user;
 pub mod vars;
 
@@ -68,6 +70,7 @@ pub use layer::{ExplainUnsaved, RequireLogin, RequireLoginLayer, SessionLayer, S
 pub use sesame::{Paths, Sesame, SessionPolicy};
 pub use sesame_auth::AuthError;
 pub use sesame_store::{StoreConfig, StoreError, StoreKind};
+pub use shutdown::shutdown_signal;
 /// The session library Sesame runs on, so a host's own use of the session (a handler taking
 /// [`tower_sessions::Session`]) is the same version.
 pub use tower_sessions;

@@ -8,6 +8,12 @@
 //! (sesame-secret), `MOCK_IDP_REDIRECT_URIS` (comma-separated; empty accepts any), `MOCK_IDP_KEY_COUNT`
 //! (1), `RUST_LOG` (info). A bad value prints one line naming the variable and exits with status 2.
 
+/// The same shutdown signal as Sesame's (one file, shared by path: the mock IdP does not
+/// depend on the relying party it tests).
+#[path = "../../axum/src/shutdown.rs"]
+mod shutdown;
+use shutdown::shutdown_signal;
+
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -178,29 +184,4 @@ fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, BadVar> {
         )),
         Err(err) => Err(BadVar(name, format!("invalid URL {raw:?}: {err}"))),
     }
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and process supervisors send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("mock-idp shutting down");
 }

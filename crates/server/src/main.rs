@@ -1,7 +1,7 @@
 //! `sesame`: the server binary. Configure with env vars or `.env` (see `.env.example`), then run
 //! `sesame`; it listens on `HOST:PORT` (default 0.0.0.0:3000).
 
-use sesame_axum::{Env, SesameBuilder, vars};
+use sesame_axum::{Env, SesameBuilder, shutdown_signal, vars};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -81,27 +81,4 @@ fn log_filter(wanted: Option<String>) -> EnvFilter {
         }
     }
     filter
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and xtask send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }
