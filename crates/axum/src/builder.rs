@@ -66,7 +66,7 @@ pub enum BuildError {
     Store {
         /// The setting or variable that names the store (`REDIS_URL`, `DATABASE_URL`, `store`).
         setting: &'static str,
-        /// What failed.
+        /// The store's error (unreachable, unwritable, not a valid URL).
         source: StoreError,
     },
     /// Discovery failed, or the provider is not acceptable.
@@ -74,7 +74,7 @@ pub enum BuildError {
     Provider {
         /// The setting or variable the issuer came from.
         setting: &'static str,
-        /// What failed.
+        /// Discovery's error, or the issuer the provider declares instead.
         source: AuthError,
     },
 }

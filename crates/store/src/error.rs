@@ -12,7 +12,7 @@ pub enum StoreError {
     RedisUnreachable {
         /// The URL, with any password removed.
         url: String,
-        /// Why.
+        /// The connection's error, or the timeout that ran out.
         reason: String,
     },
     /// The URL is not a valid SQLite URL.
@@ -23,7 +23,7 @@ pub enum StoreError {
     SqliteUnavailable {
         /// The URL as configured.
         url: String,
-        /// Why.
+        /// sqlx's error, or the migration that failed.
         reason: String,
     },
     /// The store did not answer a health check.
