@@ -14,6 +14,7 @@
 //! ```
 
 mod config;
+mod env_var;
 mod error;
 mod grants;
 mod id_token;
@@ -29,6 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 pub use config::{DEFAULT_TOKEN_AUTH_METHODS, MockIdpConfig};
+pub use env_var::EnvVar;
 pub use error::MockIdpError;
 pub use misbehaviour::{Misbehaviour, UnknownMisbehaviour};
 pub use users::display_name;

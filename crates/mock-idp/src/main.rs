@@ -18,7 +18,7 @@ use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use sesame_mock_idp::{MockIdp, MockIdpConfig};
+use sesame_mock_idp::{EnvVar, MockIdp, MockIdpConfig};
 use tracing_subscriber::EnvFilter;
 use url::Url;
 
@@ -36,15 +36,15 @@ struct Settings {
     filter: EnvFilter,
 }
 
-/// A bad environment variable: its name and what is wrong.
-struct BadVar(&'static str, String);
+/// A bad environment variable: which one and what is wrong.
+struct BadVar(EnvVar, String);
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let settings = match settings() {
         Ok(settings) => settings,
-        Err(BadVar(name, problem)) => {
-            eprintln!("mock-idp: {name}: {problem}");
+        Err(BadVar(var, problem)) => {
+            eprintln!("mock-idp: {}: {problem}", var.name());
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -105,45 +105,45 @@ async fn main() -> ExitCode {
 /// Reads and validates every variable; the first bad one is reported.
 fn settings() -> Result<Settings, BadVar> {
     let host: IpAddr = parse_var(
-        "MOCK_IDP_HOST",
+        EnvVar::Host,
         "127.0.0.1",
         "an IP address such as 127.0.0.1 or 0.0.0.0",
     )?;
-    let port: u16 = parse_var("MOCK_IDP_PORT", "9000", "a port number (0-65535)")?;
-    let issuer = match var("MOCK_IDP_ISSUER")? {
+    let port: u16 = parse_var(EnvVar::Port, "9000", "a port number (0-65535)")?;
+    let issuer = match var(EnvVar::Issuer)? {
         None => None,
-        Some(raw) => Some(parse_http_url("MOCK_IDP_ISSUER", &raw)?),
+        Some(raw) => Some(parse_http_url(EnvVar::Issuer, &raw)?),
     };
     let mut config = MockIdpConfig::default();
-    if let Some(id) = var("MOCK_IDP_CLIENT_ID")? {
+    if let Some(id) = var(EnvVar::ClientId)? {
         config.client_id = id;
     }
-    if let Some(secret) = var("MOCK_IDP_CLIENT_SECRET")? {
+    if let Some(secret) = var(EnvVar::ClientSecret)? {
         config.client_secret = secret;
     }
-    if let Some(list) = var("MOCK_IDP_REDIRECT_URIS")? {
+    if let Some(list) = var(EnvVar::RedirectUris)? {
         config.redirect_uris = list
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| parse_http_url("MOCK_IDP_REDIRECT_URIS", s))
+            .map(|s| parse_http_url(EnvVar::RedirectUris, s))
             .collect::<Result<_, _>>()?;
     }
-    config.key_count = parse_var(
-        "MOCK_IDP_KEY_COUNT",
-        "1",
-        "a whole number of keys from 1 to 16",
-    )?;
+    config.key_count = parse_var(EnvVar::KeyCount, "1", "a whole number of keys from 1 to 16")?;
     if !(1..=16).contains(&config.key_count) {
         return Err(BadVar(
-            "MOCK_IDP_KEY_COUNT",
+            EnvVar::KeyCount,
             format!("expected 1 to 16 keys, got {}", config.key_count),
         ));
     }
-    let filter = match var("RUST_LOG")? {
+    let filter = match var(EnvVar::RustLog)? {
         None => EnvFilter::new("info"),
-        Some(directives) => EnvFilter::try_new(&directives)
-            .map_err(|err| BadVar("RUST_LOG", format!("invalid filter {directives:?}: {err}")))?,
+        Some(directives) => EnvFilter::try_new(&directives).map_err(|err| {
+            BadVar(
+                EnvVar::RustLog,
+                format!("invalid filter {directives:?}: {err}"),
+            )
+        })?,
     };
     Ok(Settings {
         listen: SocketAddr::new(host, port),
@@ -153,35 +153,36 @@ fn settings() -> Result<Settings, BadVar> {
     })
 }
 
-/// The variable's value; unset and empty both mean "use the default".
-fn var(name: &'static str) -> Result<Option<String>, BadVar> {
-    match std::env::var(name) {
+/// The variable's value; unset and empty both mean "use the default". The only place that
+/// reads the environment, so [`EnvVar::ALL`] lists everything the binary reads.
+fn var(variable: EnvVar) -> Result<Option<String>, BadVar> {
+    match std::env::var(variable.name()) {
         Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => Ok(Some(value.trim().to_owned())),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => {
-            Err(BadVar(name, "value is not valid UTF-8".to_owned()))
+            Err(BadVar(variable, "value is not valid UTF-8".to_owned()))
         }
     }
 }
 
 fn parse_var<T: std::str::FromStr>(
-    name: &'static str,
+    variable: EnvVar,
     default: &str,
     expected: &str,
 ) -> Result<T, BadVar> {
-    let raw = var(name)?.unwrap_or_else(|| default.to_owned());
+    let raw = var(variable)?.unwrap_or_else(|| default.to_owned());
     raw.parse()
-        .map_err(|_| BadVar(name, format!("expected {expected}, got {raw:?}")))
+        .map_err(|_| BadVar(variable, format!("expected {expected}, got {raw:?}")))
 }
 
-fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, BadVar> {
+fn parse_http_url(variable: EnvVar, raw: &str) -> Result<Url, BadVar> {
     match Url::parse(raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
         Ok(_) => Err(BadVar(
-            name,
+            variable,
             format!("expected an http(s) URL, got {raw:?}"),
         )),
-        Err(err) => Err(BadVar(name, format!("invalid URL {raw:?}: {err}"))),
+        Err(err) => Err(BadVar(variable, format!("invalid URL {raw:?}: {err}"))),
     }
 }
