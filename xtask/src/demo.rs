@@ -7,7 +7,7 @@
 use std::thread;
 use std::time::Duration;
 
-use sesame_testkit::bins::{App, Store, random_hex, warn_about_dotenv};
+use sesame_testkit::bins::{App, Store, warn_about_dotenv};
 use sesame_testkit::process::{ChildGuard, Output, ensure_port_free};
 
 use crate::{Result, cargo, fresh_dir};
@@ -37,14 +37,9 @@ pub fn run() -> Result<()> {
     mock_idp.wait_healthy(&format!("http://127.0.0.1:{IDP_PORT}/healthz"))?;
 
     let app = App {
-        issuer,
         base_url: format!("http://localhost:{APP_PORT}"),
-        port: APP_PORT,
-        secret_key: random_hex(32)?,
-        store: Store::Memory,
-        redis_url: None,
-        database_url: None,
         colour: true,
+        ..App::local(&issuer, APP_PORT, Store::Memory)?
     };
     let mut sesame =
         ChildGuard::spawn("sesame", app.command(&bins.sesame, &dir), Output::Prefixed)?;

@@ -3,7 +3,6 @@
 //! and the bare-axum ceiling. Each serves on a free loopback port and is ready when returned.
 
 use std::fs;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -115,7 +114,7 @@ pub struct Sesame {
     pub server: Server,
     /// The redis store's `redis-server`.
     redis: Option<ChildGuard>,
-    redis_addr: SocketAddr,
+    redis_port: u16,
 }
 
 impl Sesame {
@@ -131,7 +130,7 @@ impl Sesame {
             dir,
             server,
             redis,
-            redis_addr: SocketAddr::from(([127, 0, 0, 1], redis_port)),
+            redis_port,
         })
     }
 
@@ -145,7 +144,7 @@ impl Sesame {
         match self.store {
             Store::Memory => Ok(StoreSize::Memory),
             Store::Redis => {
-                let info = match redis::query(self.redis_addr, &["INFO", "memory"])? {
+                let info = match redis::query(self.redis_port, &["INFO", "memory"])? {
                     Reply::Bulk(Some(info)) => info,
                     other => bail!("INFO memory answered {other}"),
                 };
@@ -154,7 +153,7 @@ impl Sesame {
                     .find_map(|line| line.strip_prefix("used_memory:"))
                     .and_then(|value| value.trim().parse().ok())
                     .context("INFO memory without used_memory")?;
-                let keys = match redis::query(self.redis_addr, &["DBSIZE"])? {
+                let keys = match redis::query(self.redis_port, &["DBSIZE"])? {
                     Reply::Integer(keys) => u64::try_from(keys)?,
                     other => bail!("DBSIZE answered {other}"),
                 };

@@ -39,11 +39,6 @@ impl Store {
         }
     }
 
-    /// Whether sessions outlive the process (and so can be shared between instances).
-    pub fn is_durable(self) -> bool {
-        self != Store::Memory
-    }
-
     /// The stores named on a command line (`--store`, repeatable), each once, in the order given;
     /// every store when none is named.
     pub fn chosen(named: &[Store]) -> Vec<Store> {
@@ -153,7 +148,7 @@ impl App {
         match self.store {
             Store::Memory => Ok(None),
             Store::Redis => {
-                let redis = crate::redis::start(dir, redis_port)?;
+                let redis = crate::redis::spawn(dir, redis_port, false)?;
                 self.redis_url = Some(format!("redis://127.0.0.1:{redis_port}/0"));
                 Ok(Some(redis))
             }
@@ -223,7 +218,7 @@ fn clean_command(program: &Path, cwd: &Path) -> Command {
 }
 
 /// `bytes` random bytes from the kernel, as lowercase hex (a fresh `APP_SECRET_KEY`).
-pub fn random_hex(bytes: usize) -> io::Result<String> {
+fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut urandom| urandom.read_exact(&mut buf))

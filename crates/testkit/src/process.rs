@@ -114,24 +114,17 @@ impl ChildGuard {
 
     /// Stops the child: SIGTERM by PID, up to 3 s to exit, then SIGKILL. Idempotent.
     pub fn stop(&mut self) -> io::Result<()> {
-        if self.exited()?.is_some() {
-            self.child = None;
-            return Ok(());
-        }
-        if self.signal("-TERM") {
+        if self.exited()?.is_none() && self.signal("-TERM") {
             let deadline = Instant::now() + STOP_GRACE;
-            while Instant::now() < deadline {
-                if self.exited()?.is_some() {
-                    self.child = None;
-                    return Ok(());
-                }
+            while self.exited()?.is_none() && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(50));
             }
         }
         self.kill()
     }
 
-    /// Kills the child at once (SIGKILL: no shutdown, like a crash) and reaps it. Idempotent.
+    /// Kills the child at once (SIGKILL: no shutdown, like a crash; nothing if it has exited) and
+    /// reaps it. Idempotent.
     pub fn kill(&mut self) -> io::Result<()> {
         if let Some(mut child) = self.child.take() {
             child.kill()?;
@@ -193,20 +186,14 @@ impl Drop for ChildGuard {
 fn forward(name: &str, pipe: impl Read + Send + 'static, to_stderr: bool) {
     let prefix = format!("[{name}] ");
     thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut line = Vec::new();
-        while reader
-            .read_until(b'\n', &mut line)
-            .is_ok_and(|read| read > 0)
-        {
+        for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
             let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\r', '\n']);
+            let text = text.trim_end_matches('\r');
             if to_stderr {
                 eprintln!("{prefix}{text}");
             } else {
                 println!("{prefix}{text}");
             }
-            line.clear();
         }
     });
 }

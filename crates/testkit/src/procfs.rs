@@ -49,13 +49,10 @@ pub fn machine_busy_seconds() -> io::Result<f64> {
         .map(str::parse::<u64>)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| error(format!("/proc/stat: {e}")))?;
-    let busy: u64 = ticks
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4)
-        .map(|(_, t)| t)
-        .sum();
-    Ok(busy as f64 / TICKS_PER_SECOND)
+    let idle: u64 = ticks
+        .get(3..5)
+        .map_or(0, |idle_iowait| idle_iowait.iter().sum());
+    Ok((ticks.iter().sum::<u64>() - idle) as f64 / TICKS_PER_SECOND)
 }
 
 /// The CPU's model name from `/proc/cpuinfo`, or "unknown".

@@ -11,15 +11,10 @@ use std::time::Duration;
 use crate::process::{ChildGuard, Output, free_port};
 use crate::{TempDir, error};
 
-/// Starts a plaintext `redis-server` on 127.0.0.1:`port` (no persistence, logging to
-/// `dir/redis.log`) and waits until it answers `PING`.
-pub fn start(dir: &Path, port: u16) -> io::Result<ChildGuard> {
-    spawn(dir, port, false)
-}
-
-/// Starts `redis-server` in `dir`; with `tls`, TLS-only with the certificates [`make_tls_files`]
+/// Starts `redis-server` on 127.0.0.1:`port` (no persistence, logging to `dir/redis.log`) and
+/// waits until it answers `PING`; with `tls`, TLS-only with the certificates [`make_tls_files`]
 /// left in `dir`.
-fn spawn(dir: &Path, port: u16, tls: bool) -> io::Result<ChildGuard> {
+pub(crate) fn spawn(dir: &Path, port: u16, tls: bool) -> io::Result<ChildGuard> {
     let port_arg = port.to_string();
     let mut command = Command::new("redis-server");
     command.current_dir(dir);
@@ -39,13 +34,12 @@ fn spawn(dir: &Path, port: u16, tls: bool) -> io::Result<ChildGuard> {
                 "{e}: install it with `apt-get install redis-server`"
             ))
         })?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     redis.wait_until(&format!("port {port}"), || {
         if tls {
             // The wire client here speaks no TLS; redis-cli does.
             cli(dir, port, true, 0, &["PING"]).is_ok_and(|reply| reply == "PONG")
         } else {
-            query(addr, &["PING"]).is_ok_and(|reply| reply == Reply::Status("PONG".into()))
+            query(port, &["PING"]).is_ok_and(|reply| reply == Reply::Status("PONG".into()))
         }
     })?;
     Ok(redis)
@@ -76,8 +70,9 @@ impl fmt::Display for Reply {
     }
 }
 
-/// Sends one command to the plaintext Redis at `addr` and reads its reply.
-pub fn query(addr: SocketAddr, args: &[&str]) -> io::Result<Reply> {
+/// Sends one command to the plaintext Redis on 127.0.0.1:`port` and reads its reply.
+pub fn query(port: u16, args: &[&str]) -> io::Result<Reply> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut request = format!("*{}\r\n", args.len());
@@ -255,8 +250,7 @@ impl RedisServer {
     /// Runs one command over a plaintext connection and returns its reply as its first line
     /// reads, e.g. `command(&["DBSIZE"])` → `":3"`. For a TLS server use [`Self::cli`].
     pub fn command(&self, args: &[&str]) -> String {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        match query(addr, args) {
+        match query(self.port, args) {
             Ok(reply) => reply.to_string(),
             Err(e) => panic!("test redis {args:?}: {e}"),
         }
