@@ -2,7 +2,7 @@
 //! with no pool, no redirects and no retries, so what is measured is one request after another.
 
 use anyhow::{Context as _, Result, bail};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::http::response::Parts;
@@ -16,8 +16,8 @@ use url::Url;
 /// How long one request may take before it counts as failed (in page views and in logins).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Request bodies: empty for GETs, a form for the token endpoint.
-pub type Body = Full<Bytes>;
+/// Request bodies: the load generator sends only GETs.
+pub type Body = Empty<Bytes>;
 
 /// Where a URL's requests go: its loopback socket address and its `Host` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn get(origin: &Origin, target: Uri, cookie: Option<&str>) -> Result<Request
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
-    Ok(request.body(Body::default())?)
+    Ok(request.body(Body::new())?)
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -91,11 +91,6 @@ impl Connection {
             let _ = connection.await;
         });
         Ok(Self { sender })
-    }
-
-    /// Whether the connection can take no more requests.
-    pub fn is_closed(&self) -> bool {
-        self.sender.is_closed()
     }
 
     /// Sends `request` and reads the whole response body.

@@ -24,7 +24,7 @@ pub mod stats;
 pub mod targets;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use sesame_testkit::bins::Store;
@@ -59,15 +59,7 @@ pub fn main(stores: &[Store], quick: bool) -> Result<()> {
     );
     if !quick {
         // A quick run's rough numbers (often for one store) never replace the published page.
-        let docs: PathBuf = [
-            env!("CARGO_MANIFEST_DIR"),
-            "..",
-            "..",
-            "docs",
-            "benchmark.md",
-        ]
-        .iter()
-        .collect();
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmark.md");
         write(&docs, &page)?;
         println!("and {}", docs.display());
     }

@@ -6,7 +6,7 @@
 //! the whole run, warm-up included, because a benchmark with errors measures the wrong thing.
 //!
 //! Request `i` (counted over all connections) carries session `i % sessions.len()`'s cookie, so
-//! every session is used evenly whatever the connection count. One request in `sample_every` has
+//! every session is used evenly whatever the connection count. One request in [`SAMPLE_EVERY`] has
 //! its body checked for that session's expected text (the user's name), so a server that mixes up
 //! sessions shows.
 
@@ -38,9 +38,10 @@ pub struct LoadConfig {
     /// Whether sampled pages must show their session's expected text (not for the ceiling,
     /// whose page is the same for everyone).
     pub check_pages: bool,
-    /// Check one response body in this many.
-    pub sample_every: u64,
 }
+
+/// One response body in this many is checked for its session's expected text.
+const SAMPLE_EVERY: u64 = 50;
 
 /// What a run measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,15 +82,14 @@ struct Plan {
     target: Uri,
     sessions: Arc<[Session]>,
     check_pages: bool,
-    sample_every: u64,
     next_request: AtomicU64,
     measure_from: Instant,
     stop_at: Instant,
 }
 
-/// One connection's tallies.
+/// One connection's counts (its latencies are kept apart: a histogram has no default).
+#[derive(Default)]
 struct Tally {
-    latencies: Latencies,
     requests: u64,
     body_bytes: u64,
     non_2xx: u64,
@@ -100,35 +100,6 @@ struct Tally {
 }
 
 impl Tally {
-    /// Nothing counted yet.
-    fn empty() -> Result<Self> {
-        Ok(Self {
-            latencies: Latencies::new()?,
-            requests: 0,
-            body_bytes: 0,
-            non_2xx: 0,
-            errors: 0,
-            checked: 0,
-            wrong_user: 0,
-            first_problem: None,
-        })
-    }
-
-    /// Adds one connection's counts to these.
-    fn add(&mut self, other: Tally) -> Result<()> {
-        self.latencies.merge(&other.latencies)?;
-        self.requests += other.requests;
-        self.body_bytes += other.body_bytes;
-        self.non_2xx += other.non_2xx;
-        self.errors += other.errors;
-        self.checked += other.checked;
-        self.wrong_user += other.wrong_user;
-        if self.first_problem.is_none() {
-            self.first_problem = other.first_problem;
-        }
-        Ok(())
-    }
-
     fn problem(&mut self, text: impl FnOnce() -> String) {
         if self.first_problem.is_none() {
             self.first_problem = Some(text());
@@ -153,7 +124,6 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
         origin,
         sessions: Arc::clone(&config.sessions),
         check_pages: config.check_pages,
-        sample_every: config.sample_every.max(1),
         next_request: AtomicU64::new(0),
         measure_from: start + config.warmup,
         stop_at: start + config.warmup + config.duration,
@@ -162,40 +132,40 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport> {
         .into_iter()
         .map(|connection| tokio::spawn(drive(Arc::clone(&plan), connection)))
         .collect();
-    let mut total = Tally::empty()?;
+    let mut latencies = Latencies::new()?;
+    let mut tallies = Vec::with_capacity(tasks.len());
     for task in tasks {
-        total.add(task.await.context("a load task panicked")??)?;
+        let (connection_latencies, tally) = task.await.context("a load task panicked")??;
+        latencies.merge(&connection_latencies)?;
+        tallies.push(tally);
     }
-    let seconds = config.duration.as_secs_f64();
+    let sum = |count: fn(&Tally) -> u64| tallies.iter().map(count).sum::<u64>();
+    let (requests, seconds) = (sum(|t| t.requests), config.duration.as_secs_f64());
     Ok(LoadReport {
         url: config.url.to_string(),
         connections: config.connections,
         seconds,
         warmup_seconds: config.warmup.as_secs_f64(),
-        requests: total.requests,
-        requests_per_second: total.requests as f64 / seconds,
-        latency: total.latencies.summary(),
-        mean_body_bytes: if total.requests == 0 {
-            0.0
-        } else {
-            total.body_bytes as f64 / total.requests as f64
-        },
-        non_2xx: total.non_2xx,
-        errors: total.errors,
-        checked: total.checked,
-        wrong_user: total.wrong_user,
-        first_problem: total.first_problem,
+        requests,
+        requests_per_second: requests as f64 / seconds,
+        latency: latencies.summary(),
+        mean_body_bytes: sum(|t| t.body_bytes) as f64 / requests.max(1) as f64,
+        non_2xx: sum(|t| t.non_2xx),
+        errors: sum(|t| t.errors),
+        checked: sum(|t| t.checked),
+        wrong_user: sum(|t| t.wrong_user),
+        first_problem: tallies.iter().find_map(|t| t.first_problem.clone()),
         generator_cpu_seconds: procfs::cpu_seconds(std::process::id())? - cpu_before,
     })
 }
 
-/// One connection's closed loop, until the stop time.
-async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<Tally> {
-    let mut tally = Tally::empty()?;
+/// One connection's closed loop, until the stop time: its measured latencies and counts.
+async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<(Latencies, Tally)> {
+    let (mut latencies, mut tally) = (Latencies::new()?, Tally::default());
     loop {
         let sent = Instant::now();
         if sent >= plan.stop_at {
-            return Ok(tally);
+            return Ok((latencies, tally));
         }
         let index = plan.next_request.fetch_add(1, Ordering::Relaxed);
         let slot = match plan.sessions.len() {
@@ -217,7 +187,7 @@ async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<Tally> {
                 });
                 match reconnect(&plan).await {
                     Some(fresh) => connection = fresh,
-                    None => return Ok(tally),
+                    None => return Ok((latencies, tally)),
                 }
                 continue;
             }
@@ -229,11 +199,11 @@ async fn drive(plan: Arc<Plan>, mut connection: Connection) -> Result<Tally> {
         if sent < plan.measure_from || answered > plan.stop_at {
             continue;
         }
-        tally.latencies.record(answered - sent);
+        latencies.record(answered - sent);
         tally.requests += 1;
         tally.body_bytes += body.len() as u64;
         if plan.check_pages
-            && index.is_multiple_of(plan.sample_every)
+            && index.is_multiple_of(SAMPLE_EVERY)
             && let Some(expected) = session.map(|session| &session.expected)
         {
             tally.checked += 1;

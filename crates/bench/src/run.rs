@@ -247,7 +247,6 @@ impl Run {
             warmup: Duration::from_secs_f64(self.plan.warmup_seconds),
             sessions: Arc::clone(sessions),
             check_pages,
-            sample_every: 50,
         }
     }
 

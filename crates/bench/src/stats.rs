@@ -25,16 +25,11 @@ impl Latencies {
         Ok(())
     }
 
-    /// How many latencies were recorded.
-    pub fn count(&self) -> u64 {
-        self.0.len()
-    }
-
     /// Percentiles in milliseconds.
     pub fn summary(&self) -> Summary {
         let ms = |micros: u64| micros as f64 / 1000.0;
         Summary {
-            count: self.count(),
+            count: self.0.len(),
             mean_ms: self.0.mean() / 1000.0,
             p50_ms: ms(self.0.value_at_quantile(0.50)),
             p90_ms: ms(self.0.value_at_quantile(0.90)),

@@ -56,34 +56,25 @@ pub struct Verdict {
 pub fn judge(report: &Report) -> Vec<Verdict> {
     let judge_one = |&(store, goal): &(Store, Goal)| {
         let run = report.stores.iter().find(|run| run.store == store)?;
-        let (what, measured, met) = goal.judge(run, report.plan.connections)?;
-        let target = format!("{store} store: {what}");
-        Some(Verdict {
-            target,
-            measured,
-            met,
-        })
+        goal.judge(run, report.plan.connections)
     };
     TARGETS.iter().filter_map(judge_one).collect()
 }
 
 impl Goal {
-    /// What the goal asks, the run's number, and whether it is met; `None` when the run lacks
-    /// what it needs.
-    fn judge(self, run: &StoreRun, connections: usize) -> Option<(String, String, bool)> {
+    /// The goal against `run`; `None` when the run lacks what it needs.
+    fn judge(self, run: &StoreRun, connections: usize) -> Option<Verdict> {
         let (first, top) = run.first_and_top()?;
         let percent = |share: f64| format!("{:.0}%", 100.0 * share);
         let share = run.of_ceiling();
-        Some(match self {
+        let (what, measured, met) = match self {
             Goal::OfCeiling(least) => {
                 let what = format!("≥ {} of the ceiling", percent(least));
                 (what, percent(share), share >= least)
             }
             Goal::OfCeilingWithoutErrors(least) => {
-                let (what, errors) = (
-                    format!("≥ {} of the ceiling, 0 errors", percent(least)),
-                    run.errors(),
-                );
+                let what = format!("≥ {} of the ceiling, 0 errors", percent(least));
+                let errors = run.errors();
                 let measured = format!("{}, {errors} errors", percent(share));
                 (what, measured, share >= least && errors == 0)
             }
@@ -94,29 +85,24 @@ impl Goal {
             }
             Goal::LoginsPerSecond(least) => {
                 let rate = run.logins.flows_per_second;
-                (
-                    format!("≥ {least} logins/s"),
-                    format!("{rate:.0}/s"),
-                    rate >= least,
-                )
+                let what = format!("≥ {least} logins/s");
+                (what, format!("{rate:.0}/s"), rate >= least)
             }
             Goal::BytesPerSession(most) => {
                 let bytes = run.bytes_per_session.as_ref()?.logged_in?;
+                let what = format!("≤ {} KB per session", most / 1000.0);
                 let measured = format!("{} bytes per logged-in session", thousands(bytes));
-                (
-                    format!("≤ {} KB per session", most / 1000.0),
-                    measured,
-                    bytes <= most,
-                )
+                (what, measured, bytes <= most)
             }
             Goal::RssUnderLoadMb(most) => {
                 let mb = first.views.rss_max_under_load_kib as f64 * 1024.0 / 1e6;
                 let what = format!("RSS under load ≤ {most} MB with 1,000 sessions");
-                let measured = format!(
-                    "{mb:.1} MB with {} sessions",
-                    thousands(first.sessions as f64)
-                );
-                (what, measured, mb <= most)
+                let sessions = thousands(first.sessions as f64);
+                (
+                    what,
+                    format!("{mb:.1} MB with {sessions} sessions"),
+                    mb <= most,
+                )
             }
             Goal::TopLevelAtLeast(least) => {
                 let share =
@@ -127,6 +113,11 @@ impl Goal {
                     format!("page views at {sessions} sessions within {within} of the first level");
                 (what, percent(share), share >= least)
             }
+        };
+        Some(Verdict {
+            target: format!("{} store: {what}", run.store),
+            measured,
+            met,
         })
     }
 }
