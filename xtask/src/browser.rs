@@ -5,14 +5,13 @@
 //! first), wide (1280×900) and, for the pages people see most, narrow (390×844, a phone), so a person
 //! can look at what the test saw. Chromium's and chromedriver's logs go to `target/xtask/e2e/<store>/`.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::webdriver::{Driver, Session, find_tools};
-use crate::{Result, target_dir};
+use crate::webdriver::Browser;
+use crate::{Result, emptied, target_dir};
 use sesame_testkit::bins::Store;
 
 /// The desktop window.
@@ -24,27 +23,14 @@ const NARROW: (u32, u32) = (390, 844);
 /// How long a page may take to show what a step waits for.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the scenario needs to know about the stack under test.
-pub struct Target<'a> {
-    /// The store, for the screenshot directory's name.
-    pub store: Store,
-    /// The app's base URL, `http://127.0.0.1:<port>` (no trailing slash).
-    pub base: &'a str,
-    /// The mock IdP's issuer, `http://127.0.0.1:<port>`.
-    pub idp: &'a str,
-    /// Where chromedriver's log and the browser profile go.
-    pub dir: &'a Path,
-}
-
 /// Guest → Login → the mock IdP's form (alice) → Welcome (name, picture, email, claims) → reload →
 /// broken picture falls back to the initial → Logout → Guest → a refused login shows the error page
-/// → Home.
-pub fn login_logout(target: &Target<'_>) -> Result<()> {
-    let tools = find_tools()?;
-    let mut shots = Screenshots::new(target.store)?;
-    let driver = Driver::start(&tools, &target.dir.join("chromedriver.log"))?;
-    let browser = driver.session(&target.dir.join("chromium-profile"), WIDE.0, WIDE.1)?;
-    let home = format!("{}/", target.base);
+/// → Home. `base` is the app's URL and `idp` the mock IdP's issuer (both without a trailing slash);
+/// chromedriver's log and the browser profile go to `dir`, the screenshots to `store`'s directory.
+pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<()> {
+    let mut shots = Screenshots::new(store)?;
+    let browser = Browser::start(dir, WIDE)?;
+    let home = format!("{base}/");
 
     // The guest page, and its Login link.
     browser.goto(&home)?;
@@ -62,7 +48,7 @@ pub fn login_logout(target: &Target<'_>) -> Result<()> {
     browser.find("#username")?;
     let url = browser.url()?;
     ensure!(
-        url.starts_with(&format!("{}/authorize?", target.idp)),
+        url.starts_with(&format!("{idp}/authorize?")),
         "Login led to {url}, not the mock IdP's authorize endpoint"
     );
     let banner = browser.text(&browser.find(".banner")?)?;
@@ -80,17 +66,17 @@ pub fn login_logout(target: &Target<'_>) -> Result<()> {
     // Back at the app, logged in.
     expect_heading(&browser, "Welcome Alice!")?;
     expect_url(&browser, &home)?;
-    expect_profile(&browser, target.idp)?;
+    expect_profile(&browser, idp)?;
     shots.wide_and_narrow(&browser, "welcome")?;
 
     // A reload keeps the session.
     browser.refresh()?;
     expect_heading(&browser, "Welcome Alice!")?;
-    expect_profile(&browser, target.idp)?;
+    expect_profile(&browser, idp)?;
     shots.take(&browser, "reloaded")?;
 
     // The picture fails to load: the initial must show instead (CSS only; the page has no script).
-    let broken = format!("{}/avatars/no-such-picture.png", target.idp);
+    let broken = format!("{idp}/avatars/no-such-picture.png");
     browser.execute(
         "document.querySelector('.avatar img').src = arguments[0];",
         json!([broken]),
@@ -145,12 +131,11 @@ pub fn login_logout(target: &Target<'_>) -> Result<()> {
     shots.wide_and_narrow(&browser, "error")?;
     browser.click(&browser.find(r#".actions a[href="/"]"#)?)?;
     expect_heading(&browser, "Welcome Guest")?;
-
-    browser.close()
+    Ok(())
 }
 
 /// Waits until the page's `<h1>` reads `want`.
-fn expect_heading(browser: &Session<'_>, want: &str) -> Result<()> {
+fn expect_heading(browser: &Browser, want: &str) -> Result<()> {
     let mut seen = String::from("(no h1 yet)");
     let waited = browser.wait_for(&format!("the heading {want:?}"), STEP_TIMEOUT, |b| {
         // Right after a click the old page may still be showing, or the new one half-loaded:
@@ -165,7 +150,7 @@ fn expect_heading(browser: &Session<'_>, want: &str) -> Result<()> {
 }
 
 /// Fails unless the browser is at `want`.
-fn expect_url(browser: &Session<'_>, want: &str) -> Result<()> {
+fn expect_url(browser: &Browser, want: &str) -> Result<()> {
     let url = browser.url()?;
     ensure!(
         url == want,
@@ -175,7 +160,7 @@ fn expect_url(browser: &Session<'_>, want: &str) -> Result<()> {
 }
 
 /// Checks the logged-in page of alice: email, the claims block, and a picture that really loaded.
-fn expect_profile(browser: &Session<'_>, idp: &str) -> Result<()> {
+fn expect_profile(browser: &Browser, idp: &str) -> Result<()> {
     let email = browser.text(&browser.find(".email")?)?;
     ensure!(
         email.contains("alice@example.com"),
@@ -213,16 +198,12 @@ struct Screenshots {
 impl Screenshots {
     /// Empties (or creates) `target/screenshots/<store>/`.
     fn new(store: Store) -> Result<Self> {
-        let dir = target_dir().join("screenshots").join(store.as_str());
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
-        }
-        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dir = emptied(target_dir().join("screenshots").join(store.as_str()))?;
         Ok(Self { dir, next: 1 })
     }
 
     /// Saves `NN-name.png`.
-    fn take(&mut self, browser: &Session<'_>, name: &str) -> Result<()> {
+    fn take(&mut self, browser: &Browser, name: &str) -> Result<()> {
         let path = self.dir.join(format!("{:02}-{name}.png", self.next));
         self.next += 1;
         browser.screenshot(&path)
@@ -230,9 +211,9 @@ impl Screenshots {
 
     /// Saves `NN-name.png` and `NN-name-narrow.png` (phone width), checking that the narrow page does
     /// not scroll sideways, then restores the wide window.
-    fn wide_and_narrow(&mut self, browser: &Session<'_>, name: &str) -> Result<()> {
+    fn wide_and_narrow(&mut self, browser: &Browser, name: &str) -> Result<()> {
         self.take(browser, name)?;
-        browser.resize(NARROW.0, NARROW.1)?;
+        browser.resize(NARROW)?;
         // The screenshot first, so a failure below can be looked at.
         self.take(browser, &format!("{name}-narrow"))?;
         let overflow = browser.execute(
@@ -244,7 +225,7 @@ impl Screenshots {
             "at {} px wide the {name} page scrolls sideways by {overflow} px",
             NARROW.0
         );
-        browser.resize(WIDE.0, WIDE.1)?;
+        browser.resize(WIDE)?;
         Ok(())
     }
 }

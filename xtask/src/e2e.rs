@@ -11,7 +11,7 @@
 //! logs (`<name>.log`) and, for sqlite, the database.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sesame_testkit::bins::{App, Bins, CLIENT_SECRET, Store, warn_about_dotenv};
 use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
@@ -68,7 +68,10 @@ pub fn run(stores: &[Store], bins: &Bins) -> Result<()> {
                 Err(error) => {
                     failed += 1;
                     println!("  FAIL  {name} [{store}]\n      {error}");
-                    stack.report_crash();
+                    if let Ok(Some(status)) = stack.sesame.exited() {
+                        let tail = stack.sesame.log_tail();
+                        println!("      sesame has exited ({status}){tail}");
+                    }
                 }
             }
         }
@@ -81,16 +84,11 @@ pub fn run(stores: &[Store], bins: &Bins) -> Result<()> {
 
 /// The processes for one store and what the scenarios need to reach them.
 struct Stack {
-    /// The store under test.
-    store: Store,
     /// `target/xtask/e2e/<store>/`: working directory, logs, database.
     dir: PathBuf,
-    /// Instance A's configuration.
+    /// The app's configuration: its store, its base URL `http://127.0.0.1:<port>` and the mock
+    /// IdP's issuer `http://127.0.0.1:<port>` (both without a trailing slash).
     app: App,
-    /// The app's base URL, `http://127.0.0.1:<port>` (no trailing slash).
-    base: String,
-    /// The mock IdP's issuer, `http://127.0.0.1:<port>`.
-    idp: String,
     /// The app (declared first: fields drop in order, so the app stops before its services).
     sesame: ChildGuard,
     /// The mock IdP and, for redis, the Redis server.
@@ -104,7 +102,6 @@ impl Stack {
         warn_about_dotenv(&dir);
         let [redis_port, idp_port, app_port] = free_ports()?;
         let idp = format!("http://127.0.0.1:{idp_port}");
-        let base = format!("http://127.0.0.1:{app_port}");
         let mut app = App::local(&idp, app_port, store)?;
         let mut services: Vec<ChildGuard> =
             app.start_store(&dir, redis_port)?.into_iter().collect();
@@ -115,45 +112,21 @@ impl Stack {
         )?;
         mock_idp.wait_healthy(&format!("{idp}/healthz"))?;
         services.push(mock_idp);
-        let sesame = start_sesame(&bins.sesame, &dir, &app, "sesame")?;
+        let log = Output::File(dir.join("sesame.log"));
+        let mut sesame = ChildGuard::spawn("sesame", app.command(&bins.sesame, &dir), log)?;
+        sesame.wait_healthy(&format!("{}/healthz", app.base_url))?;
         Ok(Self {
-            store,
             dir,
             app,
-            base,
-            idp,
             sesame,
             _services: services,
         })
     }
-
-    /// After a failed scenario: if sesame died, say so with its log's tail.
-    fn report_crash(&mut self) {
-        if let Ok(Some(status)) = self.sesame.exited() {
-            println!(
-                "      sesame has exited ({status}){}",
-                self.sesame.log_tail()
-            );
-        }
-    }
-}
-
-/// Starts a sesame instance logging to `<dir>/<name>.log` and waits for `/healthz`.
-fn start_sesame(bin: &Path, dir: &Path, app: &App, name: &str) -> Result<ChildGuard> {
-    let log = dir.join(format!("{name}.log"));
-    let mut sesame = ChildGuard::spawn(name, app.command(bin, dir), Output::File(log))?;
-    sesame.wait_healthy(&format!("http://127.0.0.1:{}/healthz", app.port))?;
-    Ok(sesame)
 }
 
 /// The same login as a person makes it, in headless Chromium (see [`browser`]).
 fn real_browser(s: &mut Stack) -> Result<()> {
-    browser::login_logout(&browser::Target {
-        store: s.store,
-        base: &s.base,
-        idp: &s.idp,
-        dir: &s.dir,
-    })
+    browser::login_logout(s.app.store, &s.app.base_url, &s.app.issuer, &s.dir)
 }
 
 /// No ID token (a JWT starts `eyJ`), client secret or `APP_SECRET_KEY` in sesame's log, which must

@@ -102,7 +102,11 @@ pub fn target_dir() -> PathBuf {
 
 /// A directory under `target/xtask/`, emptied if it existed, so every run starts clean.
 pub fn fresh_dir(relative: &str) -> Result<PathBuf> {
-    let dir = target_dir().join("xtask").join(relative);
+    emptied(target_dir().join("xtask").join(relative))
+}
+
+/// `dir`, created, or emptied if it existed.
+pub fn emptied(dir: PathBuf) -> Result<PathBuf> {
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
     }

@@ -3,7 +3,7 @@
 //!
 //! Why not fantoccini or thirtyfour (WebDriver) or chromiumoxide (CDP)? All three are async and would
 //! bring tokio, a second HTTP stack and dozens of crates into xtask, which is a plain blocking program
-//! with two dependencies. The handful of commands the tests need (new session, navigate, find, click,
+//! with few dependencies. The handful of commands the tests need (new session, navigate, find, click,
 //! type, read text, run a script, screenshot, delete) are one JSON request each over the reqwest
 //! blocking client xtask already has, so this file is the whole client. WebDriver rather than CDP also
 //! means chromedriver, not us, keeps up with Chromium's protocol changes.
@@ -14,10 +14,12 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-use crate::Result;
+use crate::{Result, emptied};
 use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 
 /// How `apt` spells the fix when the browser or its driver is missing.
@@ -62,52 +64,43 @@ pub fn find_tools() -> Result<Tools> {
     }
 }
 
-/// A running `chromedriver`, stopped (with any browser it started) when dropped.
-pub struct Driver {
-    /// `http://127.0.0.1:<port>`.
-    base: String,
+/// A headless Chromium window, driven through a `chromedriver` of its own; both stop when dropped.
+pub struct Browser {
     /// The HTTP client commands go through.
     http: Client,
-    /// The Chromium binary sessions use.
-    chromium: PathBuf,
-    /// The chromedriver process.
-    _process: ChildGuard,
+    /// `http://127.0.0.1:<port>/session/<id>`: where the window's commands go.
+    session: String,
+    /// The chromedriver process (dropped after [`Browser`]'s `drop` has closed the window).
+    _driver: ChildGuard,
 }
 
-impl Driver {
-    /// Starts chromedriver on a free port, logging to `log`, and waits until it reports ready.
-    pub fn start(tools: &Tools, log: &Path) -> Result<Self> {
+/// An element of the current page, by WebDriver reference.
+pub struct Element {
+    /// The CSS selector it was found by, for messages.
+    selector: String,
+    /// The element reference.
+    id: String,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port, logging to `dir`, and opens a window of `width`×`height`
+    /// with a fresh profile in `dir/chromium-profile`.
+    pub fn start(dir: &Path, (width, height): (u32, u32)) -> Result<Self> {
+        let tools = find_tools()?;
         let [port] = free_ports()?;
         let mut command = Command::new(&tools.chromedriver);
         command.args([
             format!("--port={port}"),
             "--allowed-ips=127.0.0.1".to_owned(),
-            format!("--log-path={}", log.display()),
+            format!("--log-path={}", dir.join("chromedriver.log").display()),
         ]);
-        let log_dir = log.parent().unwrap_or(log);
-        let mut process = ChildGuard::spawn(
-            "chromedriver",
-            command,
-            Output::File(log_dir.join("chromedriver.out")),
-        )?;
+        let out = Output::File(dir.join("chromedriver.out"));
+        let mut driver = ChildGuard::spawn("chromedriver", command, out)?;
         let base = format!("http://127.0.0.1:{port}");
-        process.wait_healthy(&format!("{base}/status"))?;
+        driver.wait_healthy(&format!("{base}/status"))?;
         let http = Client::builder().timeout(COMMAND_TIMEOUT).build()?;
-        Ok(Self {
-            base,
-            http,
-            chromium: tools.chromium.clone(),
-            _process: process,
-        })
-    }
 
-    /// Opens a headless Chromium window of `width`×`height` with a fresh profile in `profile`.
-    pub fn session(&self, profile: &Path, width: u32, height: u32) -> Result<Session<'_>> {
-        if profile.exists() {
-            fs::remove_dir_all(profile)
-                .map_err(|e| format!("cannot empty {}: {e}", profile.display()))?;
-        }
-        fs::create_dir_all(profile)?;
+        let profile = emptied(dir.join("chromium-profile"))?;
         let args = [
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
@@ -129,116 +122,63 @@ impl Driver {
                     "pageLoadStrategy": "normal",
                     "timeouts": { "implicit": IMPLICIT_WAIT_MS, "pageLoad": 30_000, "script": 10_000 },
                     "goog:chromeOptions": {
-                        "binary": self.chromium.to_string_lossy(),
+                        "binary": tools.chromium.to_string_lossy(),
                         "args": args,
                     },
                 }
             }
         });
-        let value = self.call("POST", "/session", Some(&capabilities), "new session")?;
+        let url = format!("{base}/session");
+        let value = call(&http, &url, Some(capabilities), "new session")?;
         let Some(id) = value.get("sessionId").and_then(Value::as_str) else {
             bail!("webdriver new session: no sessionId in {value}");
         };
-        Ok(Session {
-            driver: self,
-            path: format!("/session/{id}"),
-            open: true,
+        Ok(Self {
+            http,
+            session: format!("{url}/{id}"),
+            _driver: driver,
         })
     }
 
-    /// Sends one command and returns the response's `value`, or the WebDriver error as a message.
-    fn call(&self, method: &str, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            "GET" => self.http.get(&url),
-            "DELETE" => self.http.delete(&url),
-            _ => self.http.post(&url).json(body.unwrap_or(&json!({}))),
-        };
-        let response = request
-            .send()
-            .map_err(|e| format!("webdriver {what}: {e}"))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .map_err(|e| format!("webdriver {what}: reading the reply: {e}"))?;
-        let mut reply: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("webdriver {what}: not JSON ({e}): {text:.300}"))?;
-        let value = reply
-            .get_mut("value")
-            .map(Value::take)
-            .unwrap_or(Value::Null);
-        if !status.is_success() {
-            let error = value
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("error");
-            let message = value.get("message").and_then(Value::as_str).unwrap_or("");
-            let message = message.lines().next().unwrap_or_default();
-            bail!("webdriver {what}: {error}: {message}");
-        }
-        Ok(value)
+    /// Sends a command to the window: a GET without `body`, a POST with it.
+    fn call(&self, path: &str, body: Option<Value>, what: &str) -> Result<Value> {
+        call(&self.http, &format!("{}{path}", self.session), body, what)
     }
-}
 
-/// One browser window. Closed when dropped.
-pub struct Session<'d> {
-    /// The driver it belongs to.
-    driver: &'d Driver,
-    /// `/session/<id>`.
-    path: String,
-    /// Whether it still has to be deleted.
-    open: bool,
-}
-
-/// An element of the current page, by WebDriver reference.
-pub struct Element {
-    /// The CSS selector it was found by, for messages.
-    selector: String,
-    /// The element reference.
-    id: String,
-}
-
-impl Session<'_> {
-    /// Sends a command to this session.
-    fn call(&self, method: &str, path: &str, body: Option<Value>, what: &str) -> Result<Value> {
-        self.driver
-            .call(method, &format!("{}{path}", self.path), body.as_ref(), what)
+    /// Sends `command` (`click`, `text`, `property/src`...) to `element`, as [`Self::call`].
+    fn on(&self, element: &Element, command: &str, body: Option<Value>) -> Result<Value> {
+        let path = format!("/element/{}/{command}", element.id);
+        self.call(&path, body, &format!("{command} {}", element.selector))
     }
 
     /// Loads `url` and waits for the page (and any redirects) to finish loading.
     pub fn goto(&self, url: &str) -> Result<()> {
-        self.call(
-            "POST",
-            "/url",
-            Some(json!({ "url": url })),
-            &format!("go to {url}"),
-        )?;
-        Ok(())
+        let body = json!({ "url": url });
+        self.call("/url", Some(body), &format!("go to {url}"))
+            .map(drop)
     }
 
     /// The URL of the current page.
     pub fn url(&self) -> Result<String> {
-        let value = self.call("GET", "/url", None, "current URL")?;
+        let value = self.call("/url", None, "current URL")?;
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
     /// Reloads the current page.
     pub fn refresh(&self) -> Result<()> {
-        self.call("POST", "/refresh", None, "reload")?;
-        Ok(())
+        self.call("/refresh", Some(json!({})), "reload").map(drop)
     }
 
     /// Resizes the window (the viewport of a headless window is the whole window).
-    pub fn resize(&self, width: u32, height: u32) -> Result<()> {
+    pub fn resize(&self, (width, height): (u32, u32)) -> Result<()> {
         let rect = json!({ "width": width, "height": height });
-        self.call("POST", "/window/rect", Some(rect), "resize")?;
-        Ok(())
+        self.call("/window/rect", Some(rect), "resize").map(drop)
     }
 
     /// The first element matching `selector`, waiting up to the implicit wait for it to appear.
     pub fn find(&self, selector: &str) -> Result<Element> {
         let query = json!({ "using": "css selector", "value": selector });
-        let value = self.call("POST", "/element", Some(query), &format!("find {selector}"))?;
+        let value = self.call("/element", Some(query), &format!("find {selector}"))?;
         let Some(id) = value.get(ELEMENT_KEY).and_then(Value::as_str) else {
             bail!("webdriver find {selector}: no element reference in {value}");
         };
@@ -250,54 +190,36 @@ impl Session<'_> {
 
     /// Clicks `element` (scrolled into view first, as a person would).
     pub fn click(&self, element: &Element) -> Result<()> {
-        let path = format!("/element/{}/click", element.id);
-        self.call("POST", &path, None, &format!("click {}", element.selector))?;
-        Ok(())
+        self.on(element, "click", Some(json!({}))).map(drop)
     }
 
     /// Empties the text field `element`.
     pub fn clear(&self, element: &Element) -> Result<()> {
-        let path = format!("/element/{}/clear", element.id);
-        self.call("POST", &path, None, &format!("clear {}", element.selector))?;
-        Ok(())
+        self.on(element, "clear", Some(json!({}))).map(drop)
     }
 
     /// Types `text` into `element`.
     pub fn type_text(&self, element: &Element, text: &str) -> Result<()> {
-        let path = format!("/element/{}/value", element.id);
         let body = json!({ "text": text });
-        self.call(
-            "POST",
-            &path,
-            Some(body),
-            &format!("type into {}", element.selector),
-        )?;
-        Ok(())
+        self.on(element, "value", Some(body)).map(drop)
     }
 
     /// The rendered (visible) text of `element`.
     pub fn text(&self, element: &Element) -> Result<String> {
-        let path = format!("/element/{}/text", element.id);
-        let value = self.call("GET", &path, None, &format!("text of {}", element.selector))?;
+        let value = self.on(element, "text", None)?;
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
     /// The DOM property `name` of `element` (`naturalWidth`, `src`, `value`...).
     pub fn property(&self, element: &Element, name: &str) -> Result<Value> {
-        let path = format!("/element/{}/property/{name}", element.id);
-        self.call(
-            "GET",
-            &path,
-            None,
-            &format!("{name} of {}", element.selector),
-        )
+        self.on(element, &format!("property/{name}"), None)
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its result.
     /// WebDriver scripts are not subject to the page's Content-Security-Policy.
     pub fn execute(&self, script: &str, args: Value) -> Result<Value> {
         let body = json!({ "script": script, "args": args });
-        self.call("POST", "/execute/sync", Some(body), "run a script")
+        self.call("/execute/sync", Some(body), "run a script")
     }
 
     /// Polls `check` every 100 ms until it returns `Some`, failing after `timeout` with `what`.
@@ -325,77 +247,51 @@ impl Session<'_> {
 
     /// Saves a PNG of the viewport to `path`.
     pub fn screenshot(&self, path: &Path) -> Result<()> {
-        let value = self.call("GET", "/screenshot", None, "screenshot")?;
+        let value = self.call("/screenshot", None, "screenshot")?;
         let Some(encoded) = value.as_str() else {
             bail!("webdriver screenshot: expected base64 text");
         };
-        let png = base64_decode(encoded)?;
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
+        let png = STANDARD.decode(encoded)?;
         fs::write(path, png).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(())
     }
-
-    /// Closes the window; dropping the session does the same, ignoring errors.
-    pub fn close(mut self) -> Result<()> {
-        self.open = false;
-        self.call("DELETE", "", None, "delete session")?;
-        Ok(())
-    }
 }
 
-impl Drop for Session<'_> {
+impl Drop for Browser {
+    /// Closes the window (errors ignored: chromedriver, stopped next, takes its browsers along).
     fn drop(&mut self) {
-        if self.open {
-            let _ = self.call("DELETE", "", None, "delete session");
-        }
+        let _ = self.http.delete(&self.session).send();
     }
 }
 
-/// Decodes standard base64 (with or without padding; whitespace ignored), as screenshots arrive.
-fn base64_decode(text: &str) -> Result<Vec<u8>> {
-    fn sextet(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
+/// Sends one command (a GET without `body`, a POST with it) and returns the response's `value`,
+/// or the WebDriver error as a message.
+fn call(http: &Client, url: &str, body: Option<Value>, what: &str) -> Result<Value> {
+    let request = match body {
+        None => http.get(url),
+        Some(body) => http.post(url).json(&body),
+    };
+    let response = request
+        .send()
+        .map_err(|e| format!("webdriver {what}: {e}"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .map_err(|e| format!("webdriver {what}: reading the reply: {e}"))?;
+    let mut reply: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("webdriver {what}: not JSON ({e}): {text:.300}"))?;
+    let value = reply
+        .get_mut("value")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    if !status.is_success() {
+        let error = value
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let message = value.get("message").and_then(Value::as_str).unwrap_or("");
+        let message = message.lines().next().unwrap_or_default();
+        bail!("webdriver {what}: {error}: {message}");
     }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut bits, mut count) = (0u32, 0u32);
-    for &c in text.as_bytes() {
-        if c == b'=' || c.is_ascii_whitespace() {
-            continue;
-        }
-        let Some(value) = sextet(c) else {
-            bail!("invalid base64 character {:?}", c as char);
-        };
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_base64_with_and_without_padding() {
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGVsbG8").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGVs\nbG8h").unwrap(), b"hello!");
-        assert_eq!(base64_decode("").unwrap(), b"");
-        assert_eq!(base64_decode("iVBORw0KGgo=").unwrap(), b"\x89PNG\r\n\x1a\n");
-        assert!(base64_decode("a$==").is_err());
-    }
+    Ok(value)
 }
