@@ -7,19 +7,8 @@ use crate::{Result, cargo, flags, project_root, target_dir};
 
 /// Builds `sesame`, `mock-idp` and the bench tools in release mode and runs the benchmark.
 pub fn run(flags: &flags::Bench) -> Result<()> {
-    cargo::run(
-        "build release binaries",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "sesame-server",
-            "-p",
-            "sesame-mock-idp",
-            "-p",
-            "sesame-bench",
-        ],
-    )?;
+    let build = "build --release -p sesame-server -p sesame-mock-idp -p sesame-bench";
+    cargo::run("build release binaries", build)?;
     let bench = target_dir().join("release").join("bench");
     let mut command = Command::new(&bench);
     command.current_dir(project_root());

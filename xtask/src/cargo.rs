@@ -6,53 +6,25 @@ use std::process::{Command, Stdio};
 use crate::{Result, project_root, target_dir};
 use sesame_testkit::bins::Bins;
 
-/// Runs `cargo fmt --check`, clippy with warnings denied and `cargo test` over the whole workspace.
+/// Runs `cargo fmt --check`, clippy with warnings denied, `cargo test` over the whole workspace and
+/// rustdoc on the library people embed (broken links, missing docs) with warnings denied.
 pub fn static_checks() -> Result<()> {
     require_subcommand("fmt", "rustfmt")?;
-    run("formatting", &["fmt", "--all", "--check"])?;
+    run("formatting", "fmt --all --check")?;
     require_subcommand("clippy", "clippy")?;
+    run("lints", "clippy --workspace --all-targets -- -D warnings")?;
+    run("unit and integration tests", "test --workspace")?;
     run(
-        "lints",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    run("unit and integration tests", &["test", "--workspace"])?;
-    // rustdoc warnings (broken links, missing docs) in the library people embed.
-    println!("\n==> library docs: cargo doc --no-deps -p sesame-axum (warnings denied)");
-    let status = cargo()
-        .args(["doc", "--no-deps", "-p", "sesame-axum"])
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .status()
-        .map_err(|e| format!("cannot run cargo doc: {e}"))?;
-    ensure!(
-        status.success(),
-        "`cargo doc --no-deps -p sesame-axum` failed ({status})"
-    );
-    Ok(())
+        "library docs",
+        "rustdoc -p sesame-axum --lib -- -D warnings",
+    )
 }
 
 /// Builds `sesame`, `mock-idp` and the library's `embed` example (debug profile) and returns
 /// their paths.
 pub fn build_bins() -> Result<Bins> {
-    run(
-        "build the binaries",
-        &[
-            "build",
-            "--workspace",
-            "--bin",
-            "sesame",
-            "--bin",
-            "mock-idp",
-            "--example",
-            "embed",
-        ],
-    )?;
+    let build = "build --workspace --bin sesame --bin mock-idp --example embed";
+    run("build the binaries", build)?;
     let debug = target_dir().join("debug");
     let bins = Bins {
         sesame: debug.join("sesame"),
@@ -81,12 +53,13 @@ fn cargo() -> Command {
     command
 }
 
-/// Prints a header, runs `cargo <args>` in the workspace root and fails unless it succeeds.
-pub fn run(title: &str, args: &[&str]) -> Result<()> {
-    let line = format!("cargo {}", args.join(" "));
+/// Prints a header, runs `cargo <args>` (split at spaces) in the workspace root and fails unless
+/// it succeeds.
+pub fn run(title: &str, args: &str) -> Result<()> {
+    let line = format!("cargo {args}");
     println!("\n==> {title}: {line}");
     let status = cargo()
-        .args(args)
+        .args(args.split_whitespace())
         .status()
         .map_err(|e| format!("cannot run `{line}`: {e}"))?;
     ensure!(status.success(), "`{line}` failed ({status})");
