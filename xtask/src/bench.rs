@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-use crate::{Result, cargo, flags, project_root, target_dir};
+use anyhow::{Context as _, Result, ensure};
+
+use crate::{cargo, flags, project_root, target_dir};
 
 /// Builds `sesame`, `mock-idp` and the bench tools in release mode and runs the benchmark.
 pub fn run(flags: &flags::Bench) -> Result<()> {
@@ -21,7 +23,7 @@ pub fn run(flags: &flags::Bench) -> Result<()> {
     println!("\n==> benchmark: {}", bench.display());
     let status = command
         .status()
-        .map_err(|e| format!("cannot run {}: {e}", bench.display()))?;
+        .with_context(|| format!("cannot run {}", bench.display()))?;
     ensure!(status.success(), "the benchmark failed ({status})");
     Ok(())
 }

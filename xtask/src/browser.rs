@@ -8,10 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::{Context as _, Result, ensure};
 use serde_json::json;
 
 use crate::webdriver::Browser;
-use crate::{Result, emptied, target_dir};
+use crate::{emptied, target_dir};
 use sesame_testkit::bins::Store;
 
 /// The desktop window.
@@ -142,11 +143,11 @@ fn expect_heading(browser: &Browser, want: &str) -> Result<()> {
         // an h1 that vanished between finding and reading it is not an error, just "not yet".
         seen = match b.find("h1").and_then(|h1| b.text(&h1)) {
             Ok(text) => text,
-            Err(error) => format!("(not readable: {error})"),
+            Err(error) => format!("(not readable: {error:#})"),
         };
         Ok((seen == want).then_some(()))
     });
-    waited.map_err(|e| format!("{e}; the heading read {seen:?}").into())
+    waited.with_context(|| format!("the heading read {seen:?}"))
 }
 
 /// Fails unless the browser is at `want`.

@@ -3,7 +3,9 @@
 use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
-use crate::{Result, project_root, target_dir};
+use anyhow::{Context as _, Result, ensure};
+
+use crate::{project_root, target_dir};
 use sesame_testkit::bins::Bins;
 
 /// Runs `cargo fmt --check`, clippy with warnings denied, `cargo test` over the whole workspace and
@@ -61,7 +63,7 @@ pub fn run(title: &str, args: &str) -> Result<()> {
     let status = cargo()
         .args(args.split_whitespace())
         .status()
-        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
+        .with_context(|| format!("cannot run `{line}`"))?;
     ensure!(status.success(), "`{line}` failed ({status})");
     Ok(())
 }

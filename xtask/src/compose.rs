@@ -12,13 +12,14 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use anyhow::{Context as _, Result, ensure};
 use serde::Deserialize;
 use sesame_mock_idp::EnvVar;
 use sesame_testkit::bins::{CLIENT_ID, CLIENT_SECRET};
 use sesame_testkit::process::find_program;
 
 use crate::demo::{APP_PORT, IDP_PORT};
-use crate::{Result, fresh_dir, project_root};
+use crate::{fresh_dir, project_root};
 
 /// The install hint for Debian's (Python) docker-compose, which validates without an engine.
 const INSTALL_HINT: &str = "docker-compose not found: install with: apt-get install docker-compose";
@@ -61,7 +62,7 @@ impl Config {
     fn service(&self, name: &str) -> Result<&Service> {
         let names: Vec<&String> = self.services.keys().collect();
         let missing = || format!("docker-compose.yml has no `{name}` service ({names:?})");
-        Ok(self.services.get(name).ok_or_else(missing)?)
+        self.services.get(name).with_context(missing)
     }
 }
 
@@ -152,7 +153,7 @@ fn compose_config(env_file: &Path) -> Result<Config> {
     }
     let output = command
         .output()
-        .map_err(|e| format!("cannot run docker-compose: {e}; {INSTALL_HINT}"))?;
+        .with_context(|| format!("cannot run docker-compose; {INSTALL_HINT}"))?;
     ensure!(
         output.status.success(),
         "`docker-compose config` rejects docker-compose.yml ({}):\n{}",
@@ -160,8 +161,7 @@ fn compose_config(env_file: &Path) -> Result<Config> {
         String::from_utf8_lossy(&output.stderr).trim()
     );
     let yaml = String::from_utf8_lossy(&output.stdout);
-    serde_norway::from_str(&yaml)
-        .map_err(|e| format!("cannot read what `docker-compose config` printed: {e}").into())
+    serde_norway::from_str(&yaml).context("cannot read what `docker-compose config` printed")
 }
 
 /// The demo must match `cargo xtask demo`: ports, issuer, client, and the shared network that makes
@@ -217,7 +217,7 @@ fn check_same_demo(config: &Config) -> Result<()> {
 fn check_env_example() -> Result<()> {
     let path = project_root().join(".env.example");
     let text =
-        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let documented: BTreeSet<&str> = text
         .lines()
         .map(|line| line.trim_start_matches('#').trim())
@@ -243,8 +243,8 @@ fn check_env_example() -> Result<()> {
 /// Light checks of the Dockerfile and .dockerignore, which no engine here can build.
 fn check_dockerfile() -> Result<()> {
     let root = project_root();
-    let dockerfile = fs::read_to_string(root.join("Dockerfile"))
-        .map_err(|e| format!("cannot read Dockerfile: {e}"))?;
+    let dockerfile =
+        fs::read_to_string(root.join("Dockerfile")).context("cannot read Dockerfile")?;
     for needle in [
         "cargo build --release --locked --bin sesame --bin mock-idp",
         "FROM debian:bookworm-slim",
@@ -252,8 +252,8 @@ fn check_dockerfile() -> Result<()> {
     ] {
         ensure!(dockerfile.contains(needle), "Dockerfile lacks `{needle}`");
     }
-    let ignore = fs::read_to_string(root.join(".dockerignore"))
-        .map_err(|e| format!("cannot read .dockerignore: {e}"))?;
+    let ignore =
+        fs::read_to_string(root.join(".dockerignore")).context("cannot read .dockerignore")?;
     for entry in ["target/", ".env"] {
         ensure!(
             ignore.lines().any(|line| line.trim() == entry),

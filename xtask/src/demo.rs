@@ -7,10 +7,11 @@
 use std::thread;
 use std::time::Duration;
 
+use anyhow::{Result, bail};
 use sesame_testkit::bins::{App, Store, warn_about_dotenv};
 use sesame_testkit::process::{ChildGuard, Output, ensure_port_free};
 
-use crate::{Result, cargo, fresh_dir};
+use crate::{cargo, fresh_dir};
 
 /// The app's port (docker-compose.yml publishes the same; [`crate::compose`] checks it).
 pub const APP_PORT: u16 = 3000;

@@ -13,10 +13,11 @@
 use std::fs;
 use std::path::PathBuf;
 
+use anyhow::{Result, bail, ensure};
 use sesame_testkit::bins::{App, Bins, CLIENT_SECRET, Store, warn_about_dotenv};
 use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 
-use crate::{Result, browser, fresh_dir, webdriver};
+use crate::{browser, fresh_dir, webdriver};
 
 /// Fails, naming the install command, if a tool the chosen stores need is missing.
 pub fn preflight(stores: &[Store]) -> Result<()> {
@@ -52,7 +53,7 @@ pub fn run(stores: &[Store], bins: &Bins) -> Result<()> {
             Ok(stack) => stack,
             Err(error) => {
                 println!(
-                    "  FAIL  setup ({store}), so its {} checks count as failed: {error}",
+                    "  FAIL  setup ({store}), so its {} checks count as failed: {error:#}",
                     CHECKS.len()
                 );
                 failed += CHECKS.len();
@@ -67,7 +68,7 @@ pub fn run(stores: &[Store], bins: &Bins) -> Result<()> {
                 }
                 Err(error) => {
                     failed += 1;
-                    println!("  FAIL  {name} [{store}]\n      {error}");
+                    println!("  FAIL  {name} [{store}]\n      {error:#}");
                     if let Ok(Some(status)) = stack.sesame.exited() {
                         let tail = stack.sesame.log_tail();
                         println!("      sesame has exited ({status}){tail}");

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
+use anyhow::{Context as _, Result, ensure};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{ACCEPT, LOCATION};
 use reqwest::{StatusCode, Url};
 use sesame_testkit::bins::{App, Bins, Store};
 use sesame_testkit::process::{ChildGuard, Output, free_ports};
 
-use crate::{Result, fresh_dir};
+use crate::fresh_dir;
 
 /// What a browser sends when it loads a page.
 const PAGE: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
@@ -122,6 +123,6 @@ fn redirect(base: &Url, response: &Response) -> Result<Url> {
         .headers()
         .get(LOCATION)
         .and_then(|value| value.to_str().ok())
-        .ok_or_else(|| format!("{}: a 302 without Location", response.url()))?;
+        .with_context(|| format!("{}: a 302 without Location", response.url()))?;
     Ok(base.join(location)?)
 }

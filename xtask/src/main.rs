@@ -7,22 +7,6 @@
 //! `cargo xtask bench` builds release binaries and runs the benchmark (`crates/bench`).
 //! `cargo xtask --help` lists everything; the text lives in [`flags`].
 
-/// Returns early with an error built by `format!`.
-macro_rules! bail {
-    ($($arg:tt)*) => {
-        return Err(format!($($arg)*).into())
-    };
-}
-
-/// Returns early with an error built by `format!` unless the condition holds.
-macro_rules! ensure {
-    ($cond:expr, $($arg:tt)*) => {
-        if !$cond {
-            bail!($($arg)*);
-        }
-    };
-}
-
 mod bench;
 mod browser;
 mod cargo;
@@ -37,13 +21,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context as _, Result};
 use sesame_testkit::bins::Store;
-
-/// Every failure in xtask: a message for a human, carried up with `?`.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// xtask's result type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
     let flags = match flags::Xtask::from_env() {
@@ -65,7 +44,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("xtask: {error}");
+            eprintln!("xtask: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -108,8 +87,8 @@ pub fn fresh_dir(relative: &str) -> Result<PathBuf> {
 /// `dir`, created, or emptied if it existed.
 pub fn emptied(dir: PathBuf) -> Result<PathBuf> {
     if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
+        fs::remove_dir_all(&dir).with_context(|| format!("cannot empty {}", dir.display()))?;
     }
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }

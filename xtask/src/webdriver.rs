@@ -14,12 +14,13 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-use crate::{Result, emptied};
+use crate::emptied;
 use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 
 /// How `apt` spells the fix when the browser or its driver is missing.
@@ -51,17 +52,15 @@ pub fn find_tools() -> Result<Tools> {
     let chromium = Some(PathBuf::from(CHROMIUM))
         .filter(|path| path.is_file())
         .or_else(|| find_program("chromium"));
-    let chromedriver = find_program("chromedriver");
-    match (chromium, chromedriver) {
-        (Some(chromium), Some(chromedriver)) => Ok(Tools {
-            chromium,
-            chromedriver,
-        }),
-        (None, _) => {
-            bail!("chromium not found (looked for {CHROMIUM} and on PATH): {INSTALL_HINT}")
-        }
-        (_, None) => bail!("chromedriver not found on PATH: {INSTALL_HINT}"),
-    }
+    let chromium = chromium.with_context(|| {
+        format!("chromium not found (looked for {CHROMIUM} and on PATH): {INSTALL_HINT}")
+    })?;
+    let chromedriver = find_program("chromedriver")
+        .with_context(|| format!("chromedriver not found on PATH: {INSTALL_HINT}"))?;
+    Ok(Tools {
+        chromium,
+        chromedriver,
+    })
 }
 
 /// A headless Chromium window, driven through a `chromedriver` of its own; both stop when dropped.
@@ -252,7 +251,7 @@ impl Browser {
             bail!("webdriver screenshot: expected base64 text");
         };
         let png = STANDARD.decode(encoded)?;
-        fs::write(path, png).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        fs::write(path, png).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     }
 }
@@ -273,13 +272,13 @@ fn call(http: &Client, url: &str, body: Option<Value>, what: &str) -> Result<Val
     };
     let response = request
         .send()
-        .map_err(|e| format!("webdriver {what}: {e}"))?;
+        .with_context(|| format!("webdriver {what}"))?;
     let status = response.status();
     let text = response
         .text()
-        .map_err(|e| format!("webdriver {what}: reading the reply: {e}"))?;
+        .with_context(|| format!("webdriver {what}: reading the reply"))?;
     let mut reply: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("webdriver {what}: not JSON ({e}): {text:.300}"))?;
+        .with_context(|| format!("webdriver {what}: not JSON: {text:.300}"))?;
     let value = reply
         .get_mut("value")
         .map(Value::take)
