@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use sesame_testkit::bins::{App, Store, warn_about_dotenv};
+use sesame_testkit::bins::{App, Store};
 use sesame_testkit::process::{ChildGuard, Output, ensure_port_free};
 
 use crate::{cargo, fresh_dir};
@@ -26,7 +26,6 @@ pub fn run() -> Result<()> {
     ensure_port_free(IDP_PORT)?;
     let bins = cargo::build_bins()?;
     let dir = fresh_dir("demo")?;
-    warn_about_dotenv(&dir);
 
     let issuer = format!("http://localhost:{IDP_PORT}");
     println!("\n==> starting mock-idp ({issuer}) and sesame (http://localhost:{APP_PORT})");

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail, ensure};
-use sesame_testkit::bins::{App, Bins, CLIENT_SECRET, Store, warn_about_dotenv};
+use sesame_testkit::bins::{App, Bins, CLIENT_SECRET, Store};
 use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 
 use crate::{browser, fresh_dir, webdriver};
@@ -100,7 +100,6 @@ impl Stack {
     /// Starts Redis (if needed), the mock IdP and sesame for `store`, waiting until each is ready.
     fn start(store: Store, bins: &Bins) -> Result<Self> {
         let dir = fresh_dir(&format!("e2e/{store}"))?;
-        warn_about_dotenv(&dir);
         let [redis_port, idp_port, app_port] = free_ports()?;
         let idp = format!("http://127.0.0.1:{idp_port}");
         let mut app = App::local(&idp, app_port, store)?;

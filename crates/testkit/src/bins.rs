@@ -2,10 +2,9 @@
 //! and the session stores they can run with: what `cargo xtask test` and the benchmark share.
 //!
 //! Children get a cleared environment plus `PATH` and exactly the variables below, so whatever the
-//! developer's shell exports cannot change a test. (Sesame reads `.env` only for variables that are not
-//! already set, and `dotenvy` looks for it in parent directories too; the tools set every variable they
-//! rely on, see [`App::command`], and [`warn_about_dotenv`] points out a `.env` that could still fill
-//! the rest.)
+//! developer's shell exports cannot change a test. Sesame also reads `./.env` in its working directory
+//! (and only there), for variables not set; the tools start it in a directory they have just emptied,
+//! so no `.env` can fill in what [`App::command`] leaves unset.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -186,21 +185,6 @@ impl App {
             command.env("NO_COLOR", "1");
         }
         command
-    }
-}
-
-/// Warns if a `.env` sits in `cwd` or above it: sesame's `dotenvy::dotenv()` searches parent directories,
-/// so variables the tools leave unset (`AUTH0_AUDIENCE`, say) would come from it.
-pub fn warn_about_dotenv(cwd: &Path) {
-    for dir in cwd.ancestors() {
-        let candidate = dir.join(".env");
-        if candidate.is_file() {
-            println!(
-                "note: {} exists; sesame reads it for any variable not set here",
-                candidate.display()
-            );
-            return;
-        }
     }
 }
 
