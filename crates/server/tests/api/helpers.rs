@@ -438,12 +438,16 @@ impl TestApp {
         callback
     }
 
+    /// `/login`, then the provider with `extra` parameters (`mock_auto_login`, `mock_misbehave`);
+    /// returns the callback URL, not yet followed.
+    pub async fn callback_with(&self, extra: &[(&str, &str)]) -> String {
+        let authorize = self.start_login("").await;
+        self.authorize(&authorize, extra).await
+    }
+
     /// A whole login as `name`; returns the callback URL the browser followed.
     pub async fn login_as_returning_callback(&self, name: &str) -> String {
-        let authorize = self.start_login("").await;
-        let callback = self
-            .authorize(&authorize, &[("mock_auto_login", name)])
-            .await;
+        let callback = self.callback_with(&[("mock_auto_login", name)]).await;
         let response = self.get_absolute(&callback).await;
         assert_eq!(response.status(), StatusCode::FOUND, "login as {name}");
         callback
@@ -451,10 +455,7 @@ impl TestApp {
 
     /// A whole login as `name`; returns the callback's response.
     pub async fn login_as(&self, name: &str) -> Response {
-        let authorize = self.start_login("").await;
-        let callback = self
-            .authorize(&authorize, &[("mock_auto_login", name)])
-            .await;
+        let callback = self.callback_with(&[("mock_auto_login", name)]).await;
         self.get_absolute(&callback).await
     }
 

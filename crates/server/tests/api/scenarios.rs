@@ -203,15 +203,11 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
 async fn a_provider_error_is_an_escaped_4xx_page_and_no_session(app: TestAppBuilder) {
     let logs = capture_logs();
     let app = app.spawn().await;
-    let authorize = app.start_login("").await;
     let callback = app
-        .authorize(
-            &authorize,
-            &[
-                ("mock_misbehave", "access-denied"),
-                ("mock_auto_login", "alice"),
-            ],
-        )
+        .callback_with(&[
+            ("mock_misbehave", "access-denied"),
+            ("mock_auto_login", "alice"),
+        ])
         .await;
     assert_eq!(
         query_param(&callback, "error").as_deref(),

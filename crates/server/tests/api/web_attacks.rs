@@ -23,9 +23,7 @@ fn with_query(callback: &str, pairs: &[(&str, &str)]) -> String {
 
 /// A login through the provider, stopped just before the browser follows the callback.
 async fn callback_for(app: &TestApp, name: &str) -> String {
-    let authorize = app.start_login("").await;
-    app.authorize(&authorize, &[("mock_auto_login", name)])
-        .await
+    app.callback_with(&[("mock_auto_login", name)]).await
 }
 
 async fn assert_refused_page(response: reqwest::Response, status: StatusCode, sentence: &str) {
@@ -120,15 +118,11 @@ async fn a_callback_from_another_browser_is_refused() {
 async fn a_state_already_used_by_a_refused_login_is_refused() {
     let logs = capture_logs();
     let app = TestApp::spawn().await;
-    let authorize = app.start_login("").await;
     let callback = app
-        .authorize(
-            &authorize,
-            &[
-                ("mock_auto_login", "alice"),
-                ("mock_misbehave", "wrong-nonce"),
-            ],
-        )
+        .callback_with(&[
+            ("mock_auto_login", "alice"),
+            ("mock_misbehave", "wrong-nonce"),
+        ])
         .await;
     assert_eq!(
         app.get_absolute(&callback).await.status(),
