@@ -353,6 +353,16 @@ impl TestApp {
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         // Same APP_BASE_URL: behind a balancer every instance has the one public URL.
         let server = Arc::new(self.launch.start(listener).await);
+        self.sibling(base, server)
+    }
+
+    /// Another browser (a cookie jar of its own) on the same app.
+    pub fn other_browser(&self) -> TestApp {
+        self.sibling(self.base.clone(), self.server.clone())
+    }
+
+    /// A browser with an empty jar on `server` at `base`, sharing this app's IdP and store.
+    fn sibling(&self, base: Url, server: Arc<Server>) -> TestApp {
         let jar = Arc::new(Jar::default());
         TestApp {
             base,
@@ -366,19 +376,15 @@ impl TestApp {
         }
     }
 
-    /// Another browser (a cookie jar of its own) on the same app.
-    pub fn other_browser(&self) -> TestApp {
-        let jar = Arc::new(Jar::default());
-        TestApp {
-            base: self.base.clone(),
-            idp: self.idp.clone(),
-            issuer: self.issuer.clone(),
-            client: client_with(jar.clone()),
-            jar,
-            backing: self.backing.clone(),
-            launch: self.launch.clone(),
-            server: self.server.clone(),
-        }
+    /// The home page as a browser holding `cookie` (a `Cookie` header value) sees it.
+    pub async fn home_as(&self, cookie: &str) -> (StatusCode, String) {
+        let response = reqwest::Client::new()
+            .get(self.url("/"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
     }
 
     /// The app process's log so far (empty for an in-process app: use [`capture_logs`]).

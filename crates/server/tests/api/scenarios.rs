@@ -128,15 +128,7 @@ async fn login_then_logout_with_every_hop_checked(app: TestAppBuilder) {
     assert_eq!(location(&response), app.base.as_str());
     assert_guest(&app).await;
 
-    let replay = reqwest::Client::new()
-        .get(app.url("/"))
-        .header("cookie", &cookie_after)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, replay) = app.home_as(&cookie_after).await;
     assert!(replay.contains("Welcome Guest"));
     assert_nothing_secret_logged(&app, &logs, &[callback]);
 }

@@ -50,23 +50,13 @@ async fn log_in(base: url::Url, name: String) -> (String, String) {
     (name, cookie)
 }
 
-async fn home_as(app: &TestApp, cookie: &str) -> (StatusCode, String) {
-    let response = reqwest::Client::new()
-        .get(app.url("/"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
 async fn sessions_survive_a_restart(kind: StoreKind, count: usize) {
     let mut app = TestApp::builder().store(kind).spawn().await;
     let users = log_in_many(&app, count).await;
     app.restart().await;
     let mut lost = Vec::new();
     for (name, cookie) in &users {
-        let (status, body) = home_as(&app, cookie).await;
+        let (status, body) = app.home_as(cookie).await;
         assert_eq!(status, StatusCode::OK);
         if !body.contains(&format!("Welcome {}!", sesame_mock_idp::display_name(name))) {
             lost.push(name.clone());
@@ -95,7 +85,7 @@ async fn memory_sessions_do_not_survive_a_restart() {
     let users = log_in_many(&app, 3).await;
     app.restart().await;
     for (_, cookie) in &users {
-        assert!(home_as(&app, cookie).await.1.contains("Welcome Guest"));
+        assert!(app.home_as(cookie).await.1.contains("Welcome Guest"));
     }
 }
 
@@ -105,7 +95,7 @@ async fn instances_share_sessions(kind: StoreKind) {
     assert!(a.login_as("alice").await.status().is_redirection());
     let cookie = a.session_cookie().unwrap();
     assert!(
-        home_as(&b, &cookie).await.1.contains("Welcome Alice!"),
+        b.home_as(&cookie).await.1.contains("Welcome Alice!"),
         "B sees A's login"
     );
 
@@ -120,7 +110,7 @@ async fn instances_share_sessions(kind: StoreKind) {
         .unwrap();
     assert_eq!(logout.status(), StatusCode::FOUND);
     assert!(
-        home_as(&a, &cookie).await.1.contains("Welcome Guest"),
+        a.home_as(&cookie).await.1.contains("Welcome Guest"),
         "A sees B's logout"
     );
 }
@@ -175,16 +165,16 @@ async fn a_redis_outage_is_a_quick_503_and_heals_without_a_restart() {
     // Back: the session is intact (nothing was written half-way) and no restart was needed.
     app.backing.redis().resume();
     wait_until_ready(&app).await;
-    assert!(home_as(&app, &cookie).await.1.contains("Welcome Alice!"));
+    assert!(app.home_as(&cookie).await.1.contains("Welcome Alice!"));
 
     // A crashed Redis (connection refused), restarted empty: 503, then working again.
     app.backing.redis().stop();
-    let response = home_as(&app, &cookie).await;
+    let response = app.home_as(&cookie).await;
     assert_eq!(response.0, StatusCode::SERVICE_UNAVAILABLE);
     app.backing.redis().restart();
     wait_until_ready(&app).await;
     assert!(
-        home_as(&app, &cookie).await.1.contains("Welcome Guest"),
+        app.home_as(&cookie).await.1.contains("Welcome Guest"),
         "Redis came back empty"
     );
     app.login_as("alice").await;

@@ -265,15 +265,7 @@ async fn login_defeats_session_fixation() {
     assert_ne!(before, after, "the session ID changes at login");
     assert!(app.home().await.1.contains("Welcome Alice!"));
 
-    let with_old_id = reqwest::Client::new()
-        .get(app.url("/"))
-        .header("cookie", &before)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, with_old_id) = app.home_as(&before).await;
     assert!(
         with_old_id.contains("Welcome Guest"),
         "the pre-login ID leads nowhere"
