@@ -106,6 +106,19 @@ impl SessionBackend {
         }
     }
 
+    /// Claims `key` once: `true` for the first caller, `false` for every later one until `ttl`
+    /// has passed, across every instance sharing the store. Atomic in each backend (`SET NX`
+    /// in Redis, `INSERT … ON CONFLICT` in SQLite, the map under its lock in memory), so of
+    /// two concurrent callers exactly one wins. Used for one-time values: a callback's `state`
+    /// before its code is exchanged.
+    pub async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.claim_once(key, ttl)),
+            Self::Redis(_, pool) => redis::claim_once(pool, key, ttl).await,
+            Self::Sqlite(_, pool) => sqlite::claim_once(pool, key, ttl).await,
+        }
+    }
+
     /// Checks the store answers, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

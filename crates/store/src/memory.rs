@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
@@ -23,6 +23,8 @@ pub struct MemoryStore {
     // A std lock, not an async one: every operation is a short map access with no await inside,
     // so the lock is never held across a suspension point.
     sessions: Arc<RwLock<HashMap<Id, Stored>>>,
+    /// One-time claims (see [`MemoryStore::claim_once`]) and when each lapses.
+    claims: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// One session as held in memory.
@@ -54,9 +56,29 @@ impl MemoryStore {
     /// lives (the sweeper holds only a weak reference).
     pub fn with_sweeper() -> Self {
         let store = Self::default();
-        let weak = Arc::downgrade(&store.sessions);
+        let weak = (
+            Arc::downgrade(&store.sessions),
+            Arc::downgrade(&store.claims),
+        );
         tokio::spawn(sweep_forever(weak));
         store
+    }
+
+    /// `true` for the first claim of `key`, `false` for every later one until `ttl` has passed
+    /// (in this process only, like the sessions themselves).
+    pub fn claim_once(&self, key: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match claims.get(key) {
+            Some(lapses) if *lapses > now => false,
+            _ => {
+                claims.insert(key.to_owned(), now + ttl);
+                true
+            }
+        }
     }
 
     /// How many sessions are held, expired ones included until the next sweep.
@@ -73,6 +95,11 @@ impl MemoryStore {
     pub fn sweep(&self) {
         let now = OffsetDateTime::now_utc();
         self.write().retain(|_, stored| stored.expiry_date > now);
+        let now = Instant::now();
+        self.claims
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|_, lapses| *lapses > now);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<Id, Stored>> {
@@ -90,15 +117,20 @@ impl MemoryStore {
     }
 }
 
-async fn sweep_forever(sessions: Weak<RwLock<HashMap<Id, Stored>>>) {
+type Shared = (
+    Weak<RwLock<HashMap<Id, Stored>>>,
+    Weak<Mutex<HashMap<String, Instant>>>,
+);
+
+async fn sweep_forever((sessions, claims): Shared) {
     let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let Some(sessions) = sessions.upgrade() else {
+        let (Some(sessions), Some(claims)) = (sessions.upgrade(), claims.upgrade()) else {
             return;
         };
-        MemoryStore { sessions }.sweep();
+        MemoryStore { sessions, claims }.sweep();
     }
 }
 

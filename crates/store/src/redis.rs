@@ -3,9 +3,10 @@
 use crate::StoreError;
 use std::time::Duration;
 use tower_sessions_redis_store::fred::clients::Pool;
-use tower_sessions_redis_store::fred::interfaces::ClientLike;
+use tower_sessions_redis_store::fred::interfaces::{ClientLike, KeysInterface};
 use tower_sessions_redis_store::fred::types::Builder;
 use tower_sessions_redis_store::fred::types::config::{Config, ReconnectPolicy};
+use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
 
 const POOL_SIZE: usize = 4;
 
@@ -48,6 +49,26 @@ pub(crate) async fn connect(url: &str, operation_timeout: Duration) -> Result<Po
         .await
         .map_err(|err| unreachable(err.to_string()))?;
     Ok(pool)
+}
+
+/// Where one-time claims live: beside the sessions (whose keys are bare session IDs), under a
+/// prefix no session ID can have.
+const CLAIM_PREFIX: &str = "sesame:claim:";
+
+pub(crate) async fn claim_once(pool: &Pool, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+    // SET NX answers OK to the one caller that created the key and nil to everyone else.
+    let reply: Option<String> = pool
+        .set(
+            format!("{CLAIM_PREFIX}{key}"),
+            "1",
+            Some(Expiration::PX(ttl_ms)),
+            Some(SetOptions::NX),
+            false,
+        )
+        .await
+        .map_err(|err| StoreError::Unavailable(format!("Redis: {err}")))?;
+    Ok(reply.is_some())
 }
 
 pub(crate) async fn ping(pool: &Pool) -> Result<(), StoreError> {

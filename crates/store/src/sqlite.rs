@@ -45,13 +45,28 @@ pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), Stor
         .await
         .map_err(|err| unavailable(format!("migration failed: {err}")))?;
 
-    let sweeper = store.clone();
+    sqlx::query(
+        "create table if not exists sesame_claims \
+         (key text primary key not null, expires_at integer not null)",
+    )
+    .execute(&pool)
+    .await
+    .map_err(|err| unavailable(format!("creating the claims table failed: {err}")))?;
+
+    let (sweeper, sweeper_pool) = (store.clone(), pool.clone());
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
         loop {
             ticks.tick().await;
             if let Err(err) = sweeper.delete_expired().await {
-                tracing::warn!(%err, "deleting expired SQLite sessions failed");
+                tracing::warn!(error = ?err, "deleting expired SQLite sessions failed");
+            }
+            let swept = sqlx::query("delete from sesame_claims where expires_at <= ?")
+                .bind(unix_millis_now())
+                .execute(&sweeper_pool)
+                .await;
+            if let Err(err) = swept {
+                tracing::warn!(error = ?err, "deleting expired SQLite claims failed");
             }
         }
     });
@@ -75,6 +90,36 @@ pub(crate) async fn save_existing(
         .await
         .map_err(|err| Error::Backend(err.to_string()))?;
     Ok(())
+}
+
+/// Inserts the claim, or takes over one whose time has passed (not yet swept); a live claim
+/// makes the statement change no row. SQLite runs it as one write, so it is atomic.
+pub(crate) async fn claim_once(
+    pool: &SqlitePool,
+    key: &str,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
+    let now = unix_millis_now();
+    let expires_at = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    let done = sqlx::query(
+        "insert into sesame_claims (key, expires_at) values (?, ?) \
+         on conflict (key) do update set expires_at = excluded.expires_at \
+         where sesame_claims.expires_at <= ?",
+    )
+    .bind(key)
+    .bind(expires_at)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(|err| StoreError::Unavailable(format!("SQLite: {err}")))?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn unix_millis_now() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(crate) async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {

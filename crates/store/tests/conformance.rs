@@ -188,6 +188,55 @@ async fn many_sessions_are_independent(store: SessionBackend) {
     }
 }
 
+/// 16 concurrent claims of one key: exactly one wins; others keys are independent; a claim
+/// can be made again once its time has passed.
+async fn a_claim_has_exactly_one_winner(store: SessionBackend) {
+    let claims: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_once("state-a", Duration::from_secs(60)).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for claim in claims {
+        winners += usize::from(claim.await.unwrap().unwrap());
+    }
+    assert_eq!(winners, 1, "one winner among concurrent claims");
+    assert!(
+        !store
+            .claim_once("state-a", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_once("state-b", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        store
+            .claim_once("short", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_once("short", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store
+            .claim_once("short", Duration::from_millis(300))
+            .await
+            .unwrap(),
+        "a lapsed claim is free again"
+    );
+}
+
 macro_rules! conformance_suite {
     ($($backend:ident => $kind:expr),+ $(,)?) => {$(
         mod $backend {
@@ -232,6 +281,12 @@ macro_rules! conformance_suite {
             async fn large_records_round_trip() {
                 let (store, _fixture) = store().await;
                 super::large_records_round_trip(store).await;
+            }
+
+            #[tokio::test]
+            async fn a_claim_has_exactly_one_winner() {
+                let (store, _fixture) = store().await;
+                super::a_claim_has_exactly_one_winner(store).await;
             }
 
             #[tokio::test]
