@@ -1,7 +1,7 @@
 //! Completing a login: the callback checks, the code exchange, ID token verification, userinfo.
 
 use crate::provider::error_chain;
-use crate::{AuthError, AuthenticatedUser, PendingLogin, PendingLogins, RelyingParty, Secret};
+use crate::{AuthError, AuthenticatedUser, PendingLogin, RelyingParty, Secret};
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
     CoreGenderClaim, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
@@ -34,47 +34,21 @@ pub struct CallbackParams {
     pub iss: Option<String>,
 }
 
-/// A login that passed every check: who logged in, and where they wanted to land.
-#[derive(Debug)]
-pub struct CompletedLogin {
-    /// The verified user.
-    pub user: AuthenticatedUser,
-    /// The local path (and query) the login was started for, already sanitised.
-    pub return_to: String,
-}
-
 impl RelyingParty {
-    /// Completes the login among `pending` whose `state` the callback echoes: checks the
-    /// callback, exchanges the code and verifies everything the provider sends back.
-    ///
-    /// The matching pending login is removed from `pending` before anything else happens: it is
-    /// good for one attempt, whatever its outcome, so the caller must store `pending` back
-    /// whether this succeeds or not. Without a match this is [`AuthError::NoPendingLogin`] and
-    /// `pending` is unchanged.
-    pub async fn complete_login(
-        &self,
-        pending: &mut PendingLogins,
-        params: &CallbackParams,
-    ) -> Result<CompletedLogin, AuthError> {
-        // Match state before looking at anything else the provider said: an unsolicited
-        // callback (login CSRF) must not even get its error text shown as ours.
-        let pending = params
-            .state
-            .as_deref()
-            .and_then(|state| pending.take(state))
-            .ok_or(AuthError::NoPendingLogin)?;
-        let user = self.complete_pending(&pending, params).await?;
-        Ok(CompletedLogin {
-            user,
-            return_to: pending.return_to,
-        })
-    }
-
-    async fn complete_pending(
+    /// Checks the callback against `pending`, with no network call: the `state` must be this
+    /// login's (checked before anything else the provider said, so an unsolicited callback —
+    /// login CSRF — does not even get its error text shown as ours), the issuer (RFC 9207) ours
+    /// when given, no error, the login not older than allowed, and a code present. Returns the
+    /// code to [`redeem`](Self::redeem).
+    pub fn check_callback<'p>(
         &self,
         pending: &PendingLogin,
-        params: &CallbackParams,
-    ) -> Result<AuthenticatedUser, AuthError> {
+        params: &'p CallbackParams,
+    ) -> Result<&'p str, AuthError> {
+        match params.state.as_deref() {
+            Some(state) if pending.matches_state(state) => {}
+            _ => return Err(AuthError::NoPendingLogin),
+        }
         if let Some(iss) = &params.iss
             && iss != self.issuer.as_str()
         {
@@ -93,8 +67,18 @@ impl RelyingParty {
         if age < 0 || age as u64 > self.settings.pending_login_max_age.as_secs() {
             return Err(AuthError::LoginExpired);
         }
-        let code = params.code.as_deref().ok_or(AuthError::MissingCode)?;
+        params.code.as_deref().ok_or(AuthError::MissingCode)
+    }
 
+    /// Exchanges `code` (from [`check_callback`](Self::check_callback)) with the PKCE verifier
+    /// and client secret, verifies the ID token against the pending login's nonce, and reads
+    /// userinfo. This is the call that spends the client secret at the provider: the caller
+    /// makes sure each pending login gets here at most once.
+    pub async fn redeem(
+        &self,
+        pending: &PendingLogin,
+        code: &str,
+    ) -> Result<AuthenticatedUser, AuthError> {
         let tokens = self.exchange_code(code, pending).await?;
         let id_token = tokens.id_token().ok_or(AuthError::MissingIdToken)?;
         let claims = self
@@ -111,6 +95,17 @@ impl RelyingParty {
                 .refresh_token()
                 .map(|token| Secret::new(token.secret().clone())),
         ))
+    }
+
+    /// [`check_callback`](Self::check_callback) then [`redeem`](Self::redeem), for a caller
+    /// that already guarantees `pending` is used once (it removed it from where it kept it).
+    pub async fn complete_login(
+        &self,
+        pending: &PendingLogin,
+        params: &CallbackParams,
+    ) -> Result<AuthenticatedUser, AuthError> {
+        let code = self.check_callback(pending, params)?;
+        self.redeem(pending, code).await
     }
 
     async fn exchange_code(
@@ -342,7 +337,7 @@ fn describe_token_error<RE: std::error::Error + 'static>(
 }
 
 /// Compares two strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -64,7 +64,7 @@ impl KeyCache {
             return Ok(None);
         }
         *last = Some(Instant::now());
-        tracing::info!(url = %self.url.as_str(), "unknown signing key: refetching the provider's JWKS");
+        tracing::info!(url = ?self.url.as_str(), "unknown signing key: refetching the provider's JWKS");
         let fresh = Arc::new(fetch(&self.url, http).await?);
         match self.keys.write() {
             Ok(mut keys) => *keys = fresh.clone(),

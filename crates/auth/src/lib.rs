@@ -3,11 +3,12 @@
 //! The flow, in the order a login walks through it:
 //! 1. [`RelyingParty::discover`] reads the provider's discovery document and JWKS once at start.
 //! 2. [`RelyingParty::begin_login`] makes a [`PendingLogin`] (state, nonce, PKCE verifier) for the
-//!    caller to keep server-side among the browser's [`PendingLogins`], and the authorization URL
-//!    to redirect the browser to.
-//! 3. [`RelyingParty::complete_login`] finds the pending login the callback's `state` names,
-//!    exchanges the code, verifies the ID token and reads userinfo, giving a [`CompletedLogin`]:
-//!    the [`AuthenticatedUser`] and where to send them.
+//!    caller to keep until the callback, and the authorization URL to redirect the browser to.
+//! 3. On the callback, [`RelyingParty::check_callback`] checks what the provider sent against
+//!    the pending login without any network call; [`RelyingParty::redeem`] then exchanges the
+//!    code, verifies the ID token and reads userinfo, giving the [`AuthenticatedUser`]. Between
+//!    the two the caller makes sure the login is redeemed once (a store claim, say).
+//!    [`RelyingParty::complete_login`] does both when that is already ensured.
 //! 4. [`RelyingParty::logout_url`] says where to send the browser to end the provider's session.
 //!
 //! Every way this can fail is one documented variant of [`AuthError`].
@@ -25,10 +26,10 @@ mod secret;
 mod settings;
 mod user;
 
-pub use callback::{CallbackParams, CompletedLogin};
+pub use callback::{CallbackParams, constant_time_eq};
 pub use error::AuthError;
-pub use login::{PendingLogin, PendingLogins, sanitize_return_to};
-pub use provider::RelyingParty;
+pub use login::{PendingLogin, sanitize_return_to};
+pub use provider::{MOCK_IDP_MARKER, RelyingParty};
 pub use secret::Secret;
 pub use settings::ProviderSettings;
 pub use user::AuthenticatedUser;

@@ -1,4 +1,5 @@
-//! Starting a login: the pending login kept server-side and the authorization URL.
+//! Starting a login: the pending login the caller keeps until the callback, and the
+//! authorization URL.
 
 use crate::{RelyingParty, Secret};
 use openidconnect::core::CoreAuthenticationFlow;
@@ -6,8 +7,10 @@ use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// What `/login` remembers for `/callback`: kept in the server-side session, never in the URL
-/// or the cookie. Each value is single-use: the caller removes it before completing the login.
+/// What `/login` remembers for `/callback`. It holds secrets (state, nonce, PKCE verifier), so
+/// the caller keeps it where only this browser and this app can read it: a server-side session,
+/// or (as `sesame-axum` does) a cookie encrypted with the app's key. Each value is single-use:
+/// the caller must make sure one pending login completes at most once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
     /// The `state` sent to the provider; the callback must echo it (CSRF protection).
@@ -27,43 +30,11 @@ impl PendingLogin {
     pub fn matches_state(&self, state: &str) -> bool {
         crate::callback::constant_time_eq(state, self.state.expose())
     }
-}
 
-/// The logins one browser has started and not finished, one per tab, so that logging in from
-/// two tabs at once works. Stored as a plain JSON list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PendingLogins(Vec<PendingLogin>);
-
-impl PendingLogins {
-    /// How many are kept; the oldest goes first. Bounded so a script hammering `/login` cannot
-    /// grow one session without limit.
-    pub const MAX: usize = 4;
-
-    /// Adds a login started just now, dropping the oldest beyond [`Self::MAX`].
-    pub fn add(&mut self, pending: PendingLogin) {
-        self.0.push(pending);
-        if self.0.len() > Self::MAX {
-            let excess = self.0.len() - Self::MAX;
-            self.0.drain(..excess);
-        }
-    }
-
-    /// Whether no login is pending.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// How many logins are pending.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Removes and returns the login whose state is `state`: each is good for one callback, so a
-    /// replayed callback URL finds nothing.
-    pub(crate) fn take(&mut self, state: &str) -> Option<PendingLogin> {
-        let position = self.0.iter().position(|p| p.matches_state(state))?;
-        Some(self.0.remove(position))
+    /// The `state` sent to the provider. A secret until the provider echoes it back: a caller
+    /// may derive a storage key or cookie name from it, but must never log it.
+    pub fn state(&self) -> &Secret {
+        &self.state
     }
 }
 
@@ -122,7 +93,7 @@ pub fn sanitize_return_to(candidate: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{PendingLogin, PendingLogins, Secret, sanitize_return_to};
+    use super::{PendingLogin, Secret, sanitize_return_to};
 
     fn pending(state: &str) -> PendingLogin {
         PendingLogin {
@@ -135,19 +106,13 @@ mod tests {
     }
 
     #[test]
-    fn pending_logins_keep_the_newest_and_give_each_out_once() {
-        let mut logins = PendingLogins::default();
-        for state in ["a", "b", "c", "d", "e"] {
-            logins.add(pending(state));
+    fn the_state_matches_only_itself() {
+        let login = pending("abc");
+        assert!(login.matches_state("abc"));
+        for other in ["", "ab", "abcd", "ABC"] {
+            assert!(!login.matches_state(other), "{other}");
         }
-        assert_eq!(logins.len(), PendingLogins::MAX);
-        assert!(logins.take("a").is_none(), "the oldest was dropped");
-        assert_eq!(logins.take("c").map(|p| p.return_to).as_deref(), Some("/c"));
-        assert!(logins.take("c").is_none(), "single use");
-        assert!(logins.take("").is_none());
-        assert_eq!(logins.len(), 3);
-        let json = serde_json::to_value(&logins).unwrap_or_default();
-        assert!(json.is_array(), "stored as a plain list: {json}");
+        assert_eq!(login.state().expose(), "abc");
     }
 
     #[test]

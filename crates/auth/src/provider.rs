@@ -32,7 +32,14 @@ pub struct RelyingParty {
     pub(crate) keys: KeyCache,
     pub(crate) signing_algs: Vec<CoreJwsSigningAlgorithm>,
     pub(crate) end_session_endpoint: Option<EndSessionUrl>,
+    /// Whether discovery carried [`MOCK_IDP_MARKER`]: the provider is Sesame's own test IdP.
+    pub(crate) is_mock_idp: bool,
 }
+
+/// The discovery field by which Sesame's mock IdP identifies itself, so that demo-only settings
+/// (the compose file's public key) are refused with any real provider. A real provider has no
+/// reason to send it; one that did would only lose Sesame's refusal of those settings.
+pub const MOCK_IDP_MARKER: &str = "x_sesame_mock_idp";
 
 impl std::fmt::Debug for RelyingParty {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,7 +56,7 @@ impl RelyingParty {
     pub async fn discover(settings: ProviderSettings) -> Result<Self, AuthError> {
         let http = provider_client(settings.http_timeout)?;
         let discovery_url = discovery_url(&settings.issuer);
-        let metadata = fetch_metadata(&http, &discovery_url).await?;
+        let (metadata, is_mock_idp) = fetch_metadata(&http, &discovery_url).await?;
 
         let declared = metadata.issuer().as_str();
         if !same_issuer(declared, settings.issuer.as_str()) {
@@ -114,7 +121,13 @@ impl RelyingParty {
             keys,
             signing_algs,
             end_session_endpoint,
+            is_mock_idp,
         })
+    }
+
+    /// Whether the provider is Sesame's bundled mock IdP (its discovery says so).
+    pub fn is_mock_idp(&self) -> bool {
+        self.is_mock_idp
     }
 
     /// The issuer as the provider declares it.
@@ -138,7 +151,7 @@ fn discovery_url(issuer: &Url) -> Url {
 async fn fetch_metadata(
     http: &reqwest::Client,
     url: &Url,
-) -> Result<ProviderMetadataWithLogout, AuthError> {
+) -> Result<(ProviderMetadataWithLogout, bool), AuthError> {
     let failed = |reason: String| AuthError::Discovery {
         url: url.to_string(),
         reason,
@@ -157,8 +170,13 @@ async fn fetch_metadata(
         .bytes()
         .await
         .map_err(|err| failed(error_chain(&err)))?;
-    serde_json::from_slice(&body)
-        .map_err(|err| failed(format!("not a valid discovery document: {err}")))
+    let metadata = serde_json::from_slice(&body)
+        .map_err(|err| failed(format!("not a valid discovery document: {err}")))?;
+    let marker = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|doc| doc.get(MOCK_IDP_MARKER)?.as_bool())
+        .unwrap_or(false);
+    Ok((metadata, marker))
 }
 
 /// Issuers compare exactly, except that a trailing slash is tolerated: people write

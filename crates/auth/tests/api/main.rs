@@ -3,9 +3,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use sesame_auth::{
-    AuthError, CallbackParams, PendingLogins, ProviderSettings, RelyingParty, Secret,
-};
+use sesame_auth::{AuthError, CallbackParams, ProviderSettings, RelyingParty, Secret};
 use sesame_mock_idp::{MockIdpConfig, spawn_for_tests};
 use url::Url;
 
@@ -49,57 +47,46 @@ async fn a_login_from_two_tabs_completes_each_once() {
     );
     let relying_party = RelyingParty::discover(settings).await.unwrap();
 
-    let mut pending = PendingLogins::default();
-    let (first_tab, login) = relying_party.begin_login(Some("/reports?year=2026"));
-    pending.add(login);
-    let (second_tab, login) = relying_party.begin_login(Some("https://evil.example/"));
-    pending.add(login);
-    assert_eq!(pending.len(), 2);
+    let (first_tab, first_login) = relying_party.begin_login(Some("/reports?year=2026"));
+    let (second_tab, second_login) = relying_party.begin_login(Some("https://evil.example/"));
+    assert_eq!(first_login.return_to, "/reports?year=2026");
+    assert_eq!(
+        second_login.return_to, "/",
+        "an absolute returnTo lands home"
+    );
 
     let first = callback_params(&first_tab, "alice").await;
-    let completed = relying_party
-        .complete_login(&mut pending, &first)
+    // Each tab's callback matches only its own pending login, before any exchange.
+    let crossed = relying_party.check_callback(&second_login, &first);
+    assert!(
+        matches!(crossed, Err(AuthError::NoPendingLogin)),
+        "{crossed:?}"
+    );
+    let user = relying_party
+        .complete_login(&first_login, &first)
         .await
         .unwrap();
-    assert_eq!(completed.return_to, "/reports?year=2026");
-    assert_eq!(completed.user.name(), "Alice");
-    assert_eq!(completed.user.subject(), "mock|alice");
-    assert_eq!(completed.user.email(), Some("alice@example.com"));
-    assert_eq!(
-        pending.len(),
-        1,
-        "the used login is gone, the other tab's stays"
-    );
-
-    // The same callback again: its pending login was used up.
-    let replay = relying_party.complete_login(&mut pending, &first).await;
-    assert!(
-        matches!(replay, Err(AuthError::NoPendingLogin)),
-        "{replay:?}"
-    );
-    assert_eq!(
-        idp.token_requests(),
-        1,
-        "a replay never reaches the provider"
-    );
+    assert_eq!(user.name(), "Alice");
+    assert_eq!(user.subject(), "mock|alice");
+    assert_eq!(user.email(), Some("alice@example.com"));
+    assert_eq!(idp.token_requests(), 1);
 
     let second = callback_params(&second_tab, "bob").await;
-    let completed = relying_party
-        .complete_login(&mut pending, &second)
-        .await
+    let code = relying_party
+        .check_callback(&second_login, &second)
         .unwrap();
-    assert_eq!(completed.return_to, "/", "an absolute returnTo lands home");
-    assert!(pending.is_empty());
+    let completed = relying_party.redeem(&second_login, code).await.unwrap();
+    assert_eq!(completed.name(), "Bob");
 
     let logout = relying_party
-        .logout_url(Some(completed.user.id_token.expose()))
+        .logout_url(Some(completed.id_token.expose()))
         .unwrap();
     assert!(logout.as_str().starts_with(idp.issuer()));
     let hint = logout
         .query_pairs()
         .find(|(key, _)| key == "id_token_hint")
         .map(|(_, value)| value.into_owned());
-    assert_eq!(hint.as_deref(), Some(completed.user.id_token.expose()));
+    assert_eq!(hint.as_deref(), Some(completed.id_token.expose()));
 }
 
 #[tokio::test]
@@ -115,19 +102,16 @@ async fn a_callback_whose_state_matches_nothing_is_refused_before_any_exchange()
     ))
     .await
     .unwrap();
-    let mut pending = PendingLogins::default();
     let (authorize, login) = relying_party.begin_login(None);
-    pending.add(login);
     let mut forged = callback_params(&authorize, "mallory").await;
     forged.state = Some("forged".to_owned());
-    let refused = relying_party.complete_login(&mut pending, &forged).await;
+    let refused = relying_party.complete_login(&login, &forged).await;
     assert!(
         matches!(refused, Err(AuthError::NoPendingLogin)),
         "{refused:?}"
     );
-    assert_eq!(pending.len(), 1, "the real login is untouched");
     forged.state = None;
-    let refused = relying_party.complete_login(&mut pending, &forged).await;
+    let refused = relying_party.complete_login(&login, &forged).await;
     assert!(matches!(refused, Err(AuthError::NoPendingLogin)));
     assert_eq!(idp.token_requests(), 0);
 }
