@@ -35,6 +35,9 @@ pub struct MockIdpConfig {
     pub discovery_issuer_override: Option<String>,
     /// Advertise `end_session_endpoint`. `false` behaves like Auth0, which only offers `/v2/logout`.
     pub end_session: bool,
+    /// Say "I am Sesame's mock IdP" in discovery (`x_sesame_mock_idp`). `false` makes it look like
+    /// any real provider, for tests of what Sesame accepts only with its own test IdP.
+    pub identify_as_mock: bool,
 }
 
 impl Default for MockIdpConfig {
@@ -48,6 +51,7 @@ impl Default for MockIdpConfig {
             token_auth_methods: DEFAULT_TOKEN_AUTH_METHODS.map(String::from).to_vec(),
             discovery_issuer_override: None,
             end_session: true,
+            identify_as_mock: true,
         }
     }
 }
@@ -71,6 +75,7 @@ impl fmt::Debug for MockIdpConfig {
             .field("token_auth_methods", &self.token_auth_methods)
             .field("discovery_issuer_override", &self.discovery_issuer_override)
             .field("end_session", &self.end_session)
+            .field("identify_as_mock", &self.identify_as_mock)
             .finish()
     }
 }

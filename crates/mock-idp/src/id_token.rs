@@ -63,6 +63,10 @@ pub(crate) fn mint(input: &IdTokenInput<'_>) -> Result<String, JwtError> {
         Misbehaviour::MissingSub => {
             claims.remove("sub");
         }
+        Misbehaviour::LogForgingSub => {
+            let forged = users::log_forging_subject(&grant.username);
+            claims.insert("sub".to_owned(), json!(forged));
+        }
         Misbehaviour::MissingIat => {
             claims.remove("iat");
         }

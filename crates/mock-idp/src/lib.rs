@@ -32,7 +32,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 pub use config::{DEFAULT_TOKEN_AUTH_METHODS, MockIdpConfig};
 pub use env_var::EnvVar;
 pub use error::MockIdpError;
-pub use misbehaviour::{Misbehaviour, UnknownMisbehaviour};
+pub use misbehaviour::{LOG_FORGING_LINE, Misbehaviour, UnknownMisbehaviour};
 pub use users::display_name;
 
 use grants::Grants;

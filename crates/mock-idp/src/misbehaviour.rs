@@ -49,11 +49,20 @@ pub enum Misbehaviour {
     TokenSlow,
     /// Authorization is refused: the redirect carries `error=access_denied` and a hostile description.
     AccessDenied,
+    /// The `sub` (in the ID token and userinfo alike) carries a newline and a fake log line, as
+    /// a hostile provider or a compromised account field could: an RP that logs it unescaped
+    /// lets it forge log entries.
+    LogForgingSub,
 }
+
+/// The `sub` of [`Misbehaviour::LogForgingSub`]: the username's, then a line that looks like
+/// the RP's own log.
+pub const LOG_FORGING_LINE: &str =
+    "2026-01-01T00:00:00Z  INFO sesame: user logged in subject=\"admin\"";
 
 impl Misbehaviour {
     /// Every value, `None` first (the order of the demo form's menu).
-    pub const ALL: [Misbehaviour; 20] = [
+    pub const ALL: [Misbehaviour; 21] = [
         Misbehaviour::None,
         Misbehaviour::WrongIss,
         Misbehaviour::WrongAud,
@@ -74,6 +83,7 @@ impl Misbehaviour {
         Misbehaviour::TokenInvalidJson,
         Misbehaviour::TokenSlow,
         Misbehaviour::AccessDenied,
+        Misbehaviour::LogForgingSub,
     ];
 
     /// The kebab-case name used in `mock_misbehave`.
@@ -99,6 +109,7 @@ impl Misbehaviour {
             Misbehaviour::TokenInvalidJson => "token-invalid-json",
             Misbehaviour::TokenSlow => "token-slow",
             Misbehaviour::AccessDenied => "access-denied",
+            Misbehaviour::LogForgingSub => "log-forging-sub",
         }
     }
 
@@ -125,6 +136,7 @@ impl Misbehaviour {
             Misbehaviour::TokenInvalidJson => "token endpoint answers non-JSON",
             Misbehaviour::TokenSlow => "token endpoint waits 30 s",
             Misbehaviour::AccessDenied => "login refused (error=access_denied)",
+            Misbehaviour::LogForgingSub => "sub with a newline and a fake log line",
         }
     }
 }

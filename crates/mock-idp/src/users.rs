@@ -29,6 +29,16 @@ pub(crate) fn subject(username: &str) -> String {
     format!("mock|{username}")
 }
 
+/// The subject [`crate::Misbehaviour::LogForgingSub`] gives `username`: its own, a newline, and
+/// a line that looks like the relying party's log.
+pub(crate) fn log_forging_subject(username: &str) -> String {
+    format!(
+        "{}\n{}",
+        subject(username),
+        crate::misbehaviour::LOG_FORGING_LINE
+    )
+}
+
 /// The `name` claim the mock IdP gives `username`: its first letter upper-cased ("alice" →
 /// "Alice"). Public so tests and the benchmark can predict the "Welcome {name}!" a user's page shows.
 pub fn display_name(username: &str) -> String {

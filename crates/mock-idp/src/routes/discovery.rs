@@ -40,6 +40,11 @@ pub(crate) async fn configuration(State(idp): State<MockIdp>) -> impl IntoRespon
         "code_challenge_methods_supported": ["S256"],
         "grant_types_supported": ["authorization_code"],
     });
+    if config.identify_as_mock {
+        // "This is Sesame's test IdP": Sesame accepts the compose file's public demo key only
+        // with a provider that says so.
+        doc["x_sesame_mock_idp"] = json!(true);
+    }
     if config.end_session {
         doc["end_session_endpoint"] = json!(idp.endpoint(logout::END_SESSION_PATH));
     }

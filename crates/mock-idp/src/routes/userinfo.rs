@@ -36,8 +36,15 @@ pub(crate) async fn userinfo(State(idp): State<MockIdp>, headers: HeaderMap) -> 
         return response;
     };
     let mut claims = users::profile_claims(idp.issuer(), &issued.username);
-    if issued.misbehaviour == Misbehaviour::UserinfoSubMismatch {
-        claims.insert("sub".to_owned(), json!(users::subject("someone-else")));
+    match issued.misbehaviour {
+        Misbehaviour::UserinfoSubMismatch => {
+            claims.insert("sub".to_owned(), json!(users::subject("someone-else")));
+        }
+        Misbehaviour::LogForgingSub => {
+            let forged = users::log_forging_subject(&issued.username);
+            claims.insert("sub".to_owned(), json!(forged));
+        }
+        _ => {}
     }
     ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response()
 }
