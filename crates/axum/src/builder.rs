@@ -2,7 +2,11 @@
 //! [`SesameBuilder::from_env`] fills the same builder from environment variables.
 
 use crate::error::ErrorPage;
+use crate::keys::{Keys, PUBLIC_DEMO_KEY, weak_key};
+use crate::limits::FailureLimit;
+use crate::routes::{LogoutConfirmation, LogoutPage};
 use crate::{Paths, Sesame, SessionPolicy};
+use ipnet::IpNet;
 use sesame_auth::{AuthError, ProviderSettings, RelyingParty, Secret};
 use sesame_store::{SessionBackend, StoreConfig, StoreError};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -19,6 +23,7 @@ pub struct SesameBuilder {
     pub(crate) client_secret: Secret,
     pub(crate) audience: Option<String>,
     pub(crate) secret_key: Option<Secret>,
+    pub(crate) previous_secret_key: Option<Secret>,
     pub(crate) base_url: Option<String>,
     pub(crate) listen_addr: SocketAddr,
     pub(crate) store: StoreConfig,
@@ -29,6 +34,9 @@ pub struct SesameBuilder {
     pub(crate) login_timeout: Option<Duration>,
     pub(crate) auth0_logout: bool,
     pub(crate) error_page: Option<Arc<ErrorPage>>,
+    pub(crate) logout_page: Option<Arc<LogoutPage>>,
+    pub(crate) failure_limit: Option<FailureLimit>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
     /// What each setting is called where it came from, for error messages: the builder method
     /// by default, the environment variable when read by `from_env`.
     pub(crate) origin: Origin,
@@ -41,6 +49,7 @@ pub(crate) struct Origin {
     pub(crate) store: &'static str,
     pub(crate) base_url: &'static str,
     pub(crate) secret_key: &'static str,
+    pub(crate) previous_secret_key: &'static str,
 }
 
 impl Default for Origin {
@@ -50,6 +59,7 @@ impl Default for Origin {
             store: "store",
             base_url: "base_url",
             secret_key: "secret_key",
+            previous_secret_key: "previous_secret_key",
         }
     }
 }
@@ -79,9 +89,6 @@ pub enum BuildError {
     },
 }
 
-/// Values people copy from docs and forget to replace.
-const PLACEHOLDER_SECRETS: [&str; 4] = ["changeme", "change-me", "secret", "your-secret-key"];
-
 impl SesameBuilder {
     pub(crate) fn new(
         issuer: impl Into<String>,
@@ -94,6 +101,7 @@ impl SesameBuilder {
             client_secret: Secret::new(client_secret),
             audience: None,
             secret_key: None,
+            previous_secret_key: None,
             base_url: None,
             listen_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 3000)),
             store: StoreConfig::Memory,
@@ -104,6 +112,9 @@ impl SesameBuilder {
             login_timeout: None,
             auth0_logout: false,
             error_page: None,
+            logout_page: None,
+            failure_limit: Some(FailureLimit::default()),
+            trusted_proxies: Vec::new(),
             origin: Origin::default(),
         }
     }
@@ -112,6 +123,39 @@ impl SesameBuilder {
     /// the same on every instance. Required.
     pub fn secret_key(mut self, key: impl Into<String>) -> Self {
         self.secret_key = Some(Secret::new(key));
+        self
+    }
+
+    /// The key that was [`secret_key`](Self::secret_key) before a rotation: session and
+    /// pending-login cookies it made are still accepted while everything new is made with the
+    /// current key, so rotating logs nobody out. Drop it once the idle timeout has passed.
+    pub fn previous_secret_key(mut self, key: impl Into<String>) -> Self {
+        self.previous_secret_key = Some(Secret::new(key));
+        self
+    }
+
+    /// How many failed callbacks one client address may cause before its callbacks are refused
+    /// without a token request (default 20 a minute; `None` turns the limit off). Successful
+    /// logins never count. The address is the peer's, from [`crate::serve`]'s `ConnectInfo`.
+    pub fn callback_failure_limit(mut self, limit: Option<FailureLimit>) -> Self {
+        self.failure_limit = limit;
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or ranges); for everyone else the
+    /// peer address is the client's. Default: none.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// The page that asks to confirm a logout another site started (default: a plain HTML
+    /// page of the library's). It must render a form that POSTs `csrf_token` to the logout path.
+    pub fn logout_page(
+        mut self,
+        render: impl Fn(&LogoutConfirmation) -> axum::response::Response + Send + Sync + 'static,
+    ) -> Self {
+        self.logout_page = Some(Arc::new(render));
         self
     }
 
@@ -199,12 +243,16 @@ impl SesameBuilder {
                 setting: self.origin.store,
                 source,
             })?;
+        let login_timeout = checked.provider.pending_login_max_age;
         let relying_party = RelyingParty::discover(checked.provider)
             .await
             .map_err(|source| BuildError::Provider {
                 setting: self.origin.issuer,
                 source,
             })?;
+        if !relying_party.is_mock_idp() {
+            self.refuse_the_demo_key()?;
+        }
         Ok(Sesame::assemble(crate::sesame::Parts {
             relying_party,
             store,
@@ -212,10 +260,43 @@ impl SesameBuilder {
             paths: self.paths,
             base_url: checked.base_url,
             cookie_name: checked.cookie_name,
-            secret_key: checked.secret_key,
+            keys: Keys::new(
+                checked.secret_key.expose(),
+                self.previous_secret_key.as_ref().map(Secret::expose),
+            ),
+            login_timeout,
+            failure_limit: self.failure_limit,
+            trusted_proxies: self.trusted_proxies,
             listen_addr: self.listen_addr,
             error_page: self.error_page,
+            logout_page: self.logout_page,
         }))
+    }
+
+    /// The compose file's key is public: fine with the bundled mock IdP, a forgery kit with a
+    /// real provider.
+    fn refuse_the_demo_key(&self) -> Result<(), BuildError> {
+        let demo = [
+            (self.origin.secret_key, &self.secret_key),
+            (self.origin.previous_secret_key, &self.previous_secret_key),
+        ]
+        .into_iter()
+        .filter(|(_, key)| {
+            key.as_ref()
+                .is_some_and(|key| key.expose() == PUBLIC_DEMO_KEY)
+        })
+        .map(|(var, _)| crate::ConfigError {
+            var,
+            problem: "is the compose file's public demo key, accepted only with the bundled mock \
+                      IdP: generate your own with `openssl rand -hex 32`"
+                .to_owned(),
+        })
+        .collect::<Vec<_>>();
+        if demo.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError::Config(demo))
+        }
     }
 
     /// Every problem in the settings at once, so a newcomer fixes them in one pass.
@@ -267,6 +348,13 @@ impl SesameBuilder {
                 None => Some(key.clone()),
             },
         };
+        if let Some(why) = self
+            .previous_secret_key
+            .as_ref()
+            .and_then(|key| weak_key(key.expose()))
+        {
+            problem(self.origin.previous_secret_key, why);
+        }
         if let Err(why) = self.paths.check() {
             problem("paths", why);
         }
@@ -326,21 +414,6 @@ pub(crate) struct Checked {
     pub(crate) base_url: Url,
     pub(crate) cookie_name: String,
     pub(crate) secret_key: Secret,
-}
-
-/// Why a cookie key is too weak to use, if it is.
-fn weak_key(key: &str) -> Option<String> {
-    if key.len() < 32 {
-        return Some(format!(
-            "is too short ({} bytes, at least 32): generate one with `openssl rand -hex 32`",
-            key.len()
-        ));
-    }
-    let lowered = key.to_ascii_lowercase();
-    let placeholder = PLACEHOLDER_SECRETS.iter().any(|p| lowered.contains(p))
-        || key.chars().all(|c| key.starts_with(c));
-    placeholder
-        .then(|| "looks like a placeholder: generate one with `openssl rand -hex 32`".to_owned())
 }
 
 /// `base` ends in `/`; `path` starts with one. The result keeps `base`'s own path as a prefix.

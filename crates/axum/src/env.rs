@@ -2,7 +2,7 @@
 //! reads variables. It fills a [`SesameBuilder`]; the builder does the rest.
 
 use crate::vars::{self, VARIABLES};
-use crate::{BuildError, Paths, SesameBuilder, SessionPolicy};
+use crate::{BuildError, FailureLimit, Paths, SesameBuilder, SessionPolicy};
 use sesame_store::{StoreConfig, StoreKind};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -190,6 +190,20 @@ impl SesameBuilder {
         .paths(Paths::default())
         .auth0_logout(issuer_var == vars::AUTH0_DOMAIN);
         builder.secret_key = var(vars::APP_SECRET_KEY).map(sesame_auth::Secret::new);
+        builder.previous_secret_key =
+            var(vars::APP_SECRET_KEY_PREVIOUS).map(sesame_auth::Secret::new);
+        if let Some(text) = var(vars::CALLBACK_FAILURE_LIMIT) {
+            match FailureLimit::parse(&text) {
+                Ok(limit) => builder.failure_limit = limit,
+                Err(why) => problem(vars::CALLBACK_FAILURE_LIMIT, why),
+            }
+        }
+        if let Some(text) = var(vars::TRUSTED_PROXIES) {
+            match crate::limits::parse_trusted_proxies(&text) {
+                Ok(proxies) => builder.trusted_proxies = proxies,
+                Err(why) => problem(vars::TRUSTED_PROXIES, why),
+            }
+        }
         builder.base_url = var(vars::APP_BASE_URL);
         builder.audience = var(vars::AUTH0_AUDIENCE);
         builder.http_timeout = http_timeout;
@@ -202,6 +216,7 @@ impl SesameBuilder {
             },
             base_url: vars::APP_BASE_URL,
             secret_key: vars::APP_SECRET_KEY,
+            previous_secret_key: vars::APP_SECRET_KEY_PREVIOUS,
         };
         // What only the builder checks (URLs, the key) is reported with the rest, in one pass;
         // a missing issuer was reported above already.
@@ -241,7 +256,7 @@ mod tests {
     use crate::builder::join;
     use std::time::Duration;
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const SECRET: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
     fn builder(vars: &[(&str, &str)]) -> Result<SesameBuilder, Vec<ConfigError>> {
         let vars: HashMap<String, String> = vars
@@ -408,8 +423,13 @@ mod tests {
     }
 
     #[test]
-    fn placeholder_secrets_are_refused() {
-        for key in ["changeme-changeme-changeme-changeme", &"a".repeat(40)] {
+    fn placeholder_and_predictable_secrets_are_refused() {
+        for (key, why) in [
+            ("changeme-changeme-changeme-changeme", "placeholder"),
+            (&"a".repeat(40), "predictable"),
+            (&"password".repeat(8), "predictable"),
+            (&format!("{}1", "0".repeat(63)), "predictable"),
+        ] {
             let errors = lines(
                 builder(&[
                     ("AUTH0_DOMAIN", "t.auth0.com"),
@@ -420,7 +440,8 @@ mod tests {
                 .err()
                 .unwrap(),
             );
-            assert!(errors[0].contains("placeholder"), "{errors:?}");
+            assert!(errors[0].starts_with("APP_SECRET_KEY "), "{errors:?}");
+            assert!(errors[0].contains(why), "{errors:?}");
         }
     }
 

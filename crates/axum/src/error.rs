@@ -26,6 +26,26 @@ pub enum LoginError {
     /// mid-request; tower-sessions logged why).
     #[error("the session could not be saved")]
     SessionNotSaved,
+    /// The store that records used logins failed or timed out.
+    #[error("session store failure: {0}")]
+    Store(#[from] sesame_store::StoreError),
+    /// This callback's login was already completed (or is being completed) by another request:
+    /// a double click, a reload racing the first load, or a copy of the callback URL.
+    #[error("the login was already used by another request")]
+    AlreadyUsed,
+    /// The client's address has caused too many failed logins; it may try again after this.
+    #[error("too many failed logins from this address")]
+    TooManyFailures {
+        /// When the next attempt will be accepted (sent as `Retry-After`).
+        retry_after: std::time::Duration,
+    },
+    /// The pending login could not be put in its cookie (a bug: nothing a user sends causes it).
+    #[error("the login could not be started")]
+    LoginNotStarted,
+    /// A logout form came back without a valid token: not from our confirmation page, or for
+    /// another session.
+    #[error("the logout form's token is missing or not this session's")]
+    LogoutNotConfirmed,
 }
 
 impl LoginError {
@@ -40,7 +60,13 @@ impl LoginError {
             )
             | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
             Self::Refused(_) => StatusCode::UNAUTHORIZED,
-            Self::SessionStore(_) | Self::SessionNotSaved => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AlreadyUsed => StatusCode::CONFLICT,
+            Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::LogoutNotConfirmed => StatusCode::FORBIDDEN,
+            Self::LoginNotStarted => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::SessionStore(_) | Self::SessionNotSaved | Self::Store(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -100,7 +126,26 @@ impl LoginError {
                  were not logged in. Please try again; if it keeps happening, tell the site's \
                  administrators.",
             ),
-            Self::SessionStore(_) | Self::SessionNotSaved => (
+            Self::AlreadyUsed => (
+                "This login was already completed",
+                "This sign-in response was already used, by another tab, a double click or a \
+                 reload. If you are not logged in, please log in again.",
+            ),
+            Self::TooManyFailures { .. } => (
+                "Too many failed logins",
+                "Too many logins from your network failed in a short time, so Sesame is not \
+                 trying more for now. Please wait a minute and log in again.",
+            ),
+            Self::LoginNotStarted => (
+                "Login could not start",
+                "Sesame could not start your login. It has been logged; please try again.",
+            ),
+            Self::LogoutNotConfirmed => (
+                "Logout was not confirmed",
+                "This logout request did not come from this site's own logout button, so you are \
+                 still logged in. Use the Logout button to log out.",
+            ),
+            Self::SessionStore(_) | Self::SessionNotSaved | Self::Store(_) => (
                 "Service temporarily unavailable",
                 "The session store is unavailable, so Sesame cannot tell who you are right now. \
                  Please try again in a moment.",
@@ -109,12 +154,21 @@ impl LoginError {
     }
 
     /// Refusals are expected traffic (warn); store outages need a human (error). Messages name
-    /// the reason, never a token: [`AuthError`] guarantees that.
+    /// the reason, never a token: [`AuthError`] guarantees that. They quote what the provider or
+    /// the client sent, so they are logged with `Debug`: a newline in a claim or a parameter
+    /// comes out as `\n`, never as a forged log line.
     pub(crate) fn log(&self) {
         match self {
-            Self::Refused(err) => tracing::warn!(reason = %err, "login refused"),
-            Self::BadQuery(_) => tracing::warn!(reason = %self, "login refused"),
-            Self::SessionStore(_) => tracing::error!(error = %self),
+            Self::Refused(err) => tracing::warn!(reason = ?err.to_string(), "login refused"),
+            Self::BadQuery(_)
+            | Self::AlreadyUsed
+            | Self::TooManyFailures { .. }
+            | Self::LogoutNotConfirmed => {
+                tracing::warn!(reason = ?self.to_string(), "login refused");
+            }
+            Self::SessionStore(_) | Self::Store(_) | Self::LoginNotStarted => {
+                tracing::error!(error = ?self.to_string());
+            }
             // tower-sessions logged the store's error already.
             Self::SessionNotSaved => {}
         }
@@ -139,7 +193,7 @@ pub(crate) fn default_error_page(error: &LoginError) -> Response {
 }
 
 /// Minimal HTML escaping for text between tags.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -3,15 +3,14 @@
 
 use crate::{CurrentUser, LoginError, Sesame};
 use axum::extract::FromRequestParts;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sesame_store::SessionBackend;
-use sha2::{Digest, Sha512};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
-use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::cookie::{Cookie, CookieJar, SameSite};
 use tower_sessions::service::SignedCookie;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -42,7 +41,7 @@ impl SessionLayer {
             .with_expiry(Expiry::OnInactivity(
                 time::Duration::try_from(idle).unwrap_or(time::Duration::days(365)),
             ))
-            .with_signed(cookie_key(sesame.secret_key().expose()));
+            .with_signed(sesame.keys().current.session_cookie.clone());
         Self { sesame, sessions }
     }
 }
@@ -51,12 +50,6 @@ impl std::fmt::Debug for SessionLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionLayer").finish_non_exhaustive()
     }
-}
-
-/// The cookie signing key: SHA-512 stretches any secret of 32+ bytes to the 64 bytes `Key`
-/// wants (it splits them into signing and encryption halves).
-fn cookie_key(secret: &str) -> Key {
-    Key::from(Sha512::digest(secret.as_bytes()).as_slice())
 }
 
 impl<S> Layer<S> for SessionLayer {
@@ -91,6 +84,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if self.sesame.keys().previous.is_some() {
+            resign_with_current_key(&self.sesame, request.headers_mut());
+        }
         request.extensions_mut().insert(self.sesame.clone());
         ExplainUnsaved {
             inner: self.inner.call(request),
@@ -121,12 +117,54 @@ where
         // No handler answers a bodiless 500: that is tower-sessions failing to save.
         let unsaved = response.status() == StatusCode::INTERNAL_SERVER_ERROR
             && !response.headers().contains_key(header::CONTENT_TYPE);
-        match this.sesame.take() {
-            Some(sesame) if unsaved => {
-                Poll::Ready(Ok(sesame.error_response(LoginError::SessionNotSaved)))
-            }
-            _ => Poll::Ready(Ok(response)),
+        let Some(sesame) = this.sesame.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        let mut response = if unsaved {
+            sesame.error_response(LoginError::SessionNotSaved)
+        } else {
+            response
+        };
+        if sesame.is_https() {
+            // Over https, tell browsers never to try http again (a year, as the HSTS preload
+            // list asks); a host app that set its own policy keeps it.
+            response
+                .headers_mut()
+                .entry(header::STRICT_TRANSPORT_SECURITY)
+                .or_insert(HeaderValue::from_static("max-age=31536000"));
         }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// During a key rotation: a session cookie signed with the previous key is re-signed with the
+/// current one before tower-sessions (which knows one key) reads it, so nobody is logged out.
+/// The browser gets a cookie under the new key the next time the session is saved.
+fn resign_with_current_key(sesame: &Sesame, headers: &mut HeaderMap) {
+    let keys = sesame.keys();
+    let (Some(previous), name) = (&keys.previous, sesame.cookie_name()) else {
+        return;
+    };
+    let mut jar = CookieJar::new();
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for cookie in Cookie::split_parse(value.to_owned()).flatten() {
+            jar.add_original(cookie);
+        }
+    }
+    if jar.get(name).is_none() || jar.signed(&keys.current.session_cookie).get(name).is_some() {
+        return;
+    }
+    let Some(verified) = jar.signed(&previous.session_cookie).get(name) else {
+        return;
+    };
+    jar.signed_mut(&keys.current.session_cookie).add(verified);
+    let rewritten: Vec<String> = jar
+        .iter()
+        .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&rewritten.join("; ")) {
+        headers.insert(header::COOKIE, value);
     }
 }
 

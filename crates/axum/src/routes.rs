@@ -1,26 +1,39 @@
-//! The login routes: `GET {login}`, `GET {callback}` and `GET {logout}` at the configured paths.
+//! The login routes: `GET {login}`, `GET {callback}`, and `GET`/`POST {logout}` at the
+//! configured paths.
+//!
+//! Nothing here writes to the store for a visitor who has not logged in: a pending login lives
+//! in its own cookie (see [`crate::pending`]); the store sees a callback's `state` claimed once,
+//! just before its code is exchanged, and the session of a user who logged in.
 
+use crate::error::escape;
+use crate::limits::client_address;
 use crate::{LoginError, Sesame, session};
 use axum::Router;
-use axum::extract::{Query, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Form, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use sesame_auth::{AuthError, CallbackParams};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
 use tower_sessions::Session;
 
 /// The longest callback query we read. Real callbacks are a few hundred bytes; anything near
 /// this is an attack or a bug, and refusing it early bounds the work done on it.
 const MAX_QUERY_LEN: usize = 8 * 1024;
 
-/// The three routes, with `sesame` as their own state so they merge into any host router.
+/// A claimed `state` stays claimed a little longer than a pending login lives, so that clocks a
+/// few seconds apart between instances cannot reopen it.
+const CLAIM_MARGIN: Duration = Duration::from_secs(60);
+
+/// The routes, with `sesame` as their own state so they merge into any host router.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(sesame: &Sesame) -> Router<S> {
     let paths = sesame.paths();
     Router::new()
         .route(&paths.login, get(login))
         .route(&paths.callback, get(callback))
-        .route(&paths.logout, get(logout))
+        .route(&paths.logout, get(logout).post(confirmed_logout))
         .with_state(sesame.clone())
 }
 
@@ -32,80 +45,206 @@ struct LoginQuery {
     return_to: Option<String>,
 }
 
-/// Saves a pending login in the session, next to other tabs' ones, and redirects to the
-/// provider.
+/// Puts the pending login in a cookie of its own (making room among other tabs' ones) and
+/// redirects to the provider. Touches neither the session nor the store.
 async fn login(
     State(sesame): State<Sesame>,
-    session: Session,
+    headers: HeaderMap,
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     // A garbled query only loses the returnTo: logging in must still work.
     let return_to = query.ok().and_then(|Query(query)| query.return_to);
-    let (authorize_url, pending) = sesame.relying_party().begin_login(return_to.as_deref());
-    let saved = async {
-        let mut pending_logins = session::pending_logins(&session).await?;
-        pending_logins.add(pending);
-        session::set_pending_logins(&session, &pending_logins).await
-    };
-    match saved.await {
-        Ok(()) => found(authorize_url.as_str()),
-        Err(err) => sesame.error_response(err.into()),
+    let relying_party = sesame.relying_party();
+    let (mut authorize_url, mut pending) = relying_party.begin_login(return_to.as_deref());
+    let cookies = sesame.pending_cookies();
+    let mut sealed = cookies.seal(&pending);
+    if sealed
+        .as_ref()
+        .is_none_or(|cookie| cookie.len() > MAX_COOKIE_LEN)
+    {
+        // A returnTo full of characters JSON escapes can outgrow what browsers keep (4 KB a
+        // cookie): start again without it rather than lose the whole login.
+        (authorize_url, pending) = relying_party.begin_login(None);
+        sealed = cookies.seal(&pending);
     }
+    let Some(sealed) = sealed else {
+        tracing::error!("a pending login could not be sealed into a cookie");
+        return sesame.error_response(LoginError::LoginNotStarted);
+    };
+    let mut response = found(authorize_url.as_str());
+    let set_cookie = response.headers_mut();
+    for removal in cookies.make_room(&headers) {
+        set_cookie.append(header::SET_COOKIE, removal);
+    }
+    set_cookie.append(header::SET_COOKIE, sealed);
+    response
 }
 
+/// Browsers keep cookies of up to 4096 bytes, name and attributes included.
+const MAX_COOKIE_LEN: usize = 4000;
+
 /// Verifies the callback, then logs the user in with a fresh session ID. Any failure renders
-/// the error page and leaves no logged-in session behind.
-async fn callback(
-    State(sesame): State<Sesame>,
-    session: Session,
-    RawQuery(query): RawQuery,
-) -> Response {
-    match complete_login(&sesame, &session, query.as_deref()).await {
+/// the error page and changes no session.
+async fn callback(State(sesame): State<Sesame>, session: Session, request: Request) -> Response {
+    let client = client_address(
+        request.extensions(),
+        request.headers(),
+        sesame.trusted_proxies(),
+    );
+    let mut set_cookies = Vec::new();
+    let outcome = match parse_params(request.uri().query()) {
+        Ok(params) => {
+            complete_login(
+                &sesame,
+                &session,
+                request.headers(),
+                client,
+                &params,
+                &mut set_cookies,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    let mut response = match outcome {
         Ok(response) => response,
         Err(err) => sesame.error_response(err),
+    };
+    for cookie in set_cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
 }
 
 async fn complete_login(
     sesame: &Sesame,
     session: &Session,
-    query: Option<&str>,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+    params: &CallbackParams,
+    set_cookies: &mut Vec<HeaderValue>,
 ) -> Result<Response, LoginError> {
-    let params = parse_params(query)?;
-    let mut pending_logins = session::pending_logins(session).await?;
-    let completed = sesame
-        .relying_party()
-        .complete_login(&mut pending_logins, &params)
-        .await;
-    let completed = match completed {
-        Ok(completed) => completed,
-        Err(AuthError::NoPendingLogin) => {
-            // The same callback URL again after a successful login (back button, reload): the
-            // user is already in, so send them on rather than scare them with an error.
-            if session::user(session).await?.is_some() {
-                return Ok(found("/"));
-            }
-            return Err(AuthError::NoPendingLogin.into());
+    let cookies = sesame.pending_cookies();
+    let pending = params
+        .state
+        .as_deref()
+        .and_then(|state| Some((state, cookies.find(headers, state)?)));
+    let Some((state, pending)) = pending else {
+        // The same callback URL again after a successful login (back button, reload): the
+        // user is already in, so send them on rather than scare them with an error.
+        if session::user(session).await?.is_some() {
+            return Ok(found("/"));
         }
-        Err(refusal) => {
-            // The attempt used its pending login up, whatever the outcome.
-            session::set_pending_logins(session, &pending_logins).await?;
-            session::discard_if_unused(session).await?;
-            return Err(refusal.into());
-        }
+        return Err(AuthError::NoPendingLogin.into());
     };
-    session::log_in(session, &completed.user).await?;
-    tracing::info!(subject = ?completed.user.subject(), "user logged in");
-    Ok(found(&completed.return_to))
+    // The attempt uses its pending login up, whatever the outcome.
+    set_cookies.extend(cookies.removal(&cookies.name_for(state)));
+    let relying_party = sesame.relying_party();
+    let code = relying_party.check_callback(&pending, params)?;
+
+    // From here on the client secret is spent: first the client's failure budget, then the
+    // one-time claim of the state, which makes a second request with the same callback (a
+    // double click, a race, a copied cookie) stop here on every instance.
+    let limiter = sesame.failure_limiter();
+    let reserved = limiter
+        .reserve(client)
+        .map_err(|retry_after| LoginError::TooManyFailures { retry_after })?;
+    let claim = format!("login-state:{:x}", Sha256::digest(state.as_bytes()));
+    match sesame
+        .store()
+        .claim_once(&claim, sesame.login_timeout() + CLAIM_MARGIN)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            limiter.refund(reserved);
+            return Err(LoginError::AlreadyUsed);
+        }
+        Err(err) => {
+            limiter.refund(reserved);
+            return Err(err.into());
+        }
+    }
+    let user = relying_party.redeem(&pending, code).await?;
+    limiter.refund(reserved);
+    session::log_in(session, &user).await?;
+    // Logged in: other tabs' pending logins are moot (this one's among them).
+    set_cookies.clear();
+    set_cookies.extend(
+        cookies
+            .all(headers)
+            .into_iter()
+            .filter_map(|(name, _)| cookies.removal(&name)),
+    );
+    tracing::info!(subject = ?user.subject(), "user logged in");
+    Ok(found(&pending.return_to))
+}
+
+/// `GET {logout}`: logs out at once when the request comes from this site (or from the user
+/// typing the address), as the quickstart's plain link expects; a request another site caused
+/// (a link, an `<img>`) gets a page with a button instead, so no site can log users out.
+async fn logout(State(sesame): State<Sesame>, session: Session, headers: HeaderMap) -> Response {
+    if started_here(&headers, sesame.base_url()) {
+        return end_session(&sesame, &session).await;
+    }
+    let confirmation = LogoutConfirmation {
+        action: sesame.paths().logout.clone(),
+        csrf_token: sesame.keys().current.logout_token(&session_id(&session)),
+    };
+    let mut response = (sesame.logout_page())(&confirmation);
+    no_store(&mut response);
+    response
+}
+
+/// `POST {logout}` from the confirmation page: its token must be this session's.
+async fn confirmed_logout(
+    State(sesame): State<Sesame>,
+    session: Session,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let id = session_id(&session);
+    let sent = form.map(|Form(form)| form.csrf_token).unwrap_or_default();
+    let valid = sesame
+        .keys()
+        .all()
+        .any(|keys| sesame_auth::constant_time_eq(&sent, &keys.logout_token(&id)));
+    if !valid {
+        return sesame.error_response(LoginError::LogoutNotConfirmed);
+    }
+    end_session(&sesame, &session).await
+}
+
+/// The logout form's fields.
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    csrf_token: String,
+}
+
+/// The session's ID as the cookie gave it (empty without one), read before the session loads,
+/// so the page and the form agree on it.
+fn session_id(session: &Session) -> String {
+    session.id().map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// Whether the browser says the request started on this site or with the user: `Sec-Fetch-Site`
+/// `same-origin` or `none`; without it (older browsers, scripts), no `Origin` or our own.
+fn started_here(headers: &HeaderMap, base_url: &url::Url) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(origin) => origin.as_bytes() == base_url.origin().ascii_serialization().as_bytes(),
+    }
 }
 
 /// Deletes the session from the store (an old cookie replayed afterwards finds nothing),
 /// clears the cookie, and sends the browser to the provider's logout, which returns it to the
 /// `after_logout` path.
-async fn logout(State(sesame): State<Sesame>, session: Session) -> Response {
+async fn end_session(sesame: &Sesame, session: &Session) -> Response {
     let ended = async {
-        let user = session::user(&session).await?;
-        session::end(&session).await?;
+        let user = session::user(session).await?;
+        session::end(session).await?;
         Ok::<_, tower_sessions::session::Error>(user)
     };
     let user = match ended.await {
@@ -117,6 +256,32 @@ async fn logout(State(sesame): State<Sesame>, session: Session) -> Response {
         Some(url) => found(url.as_str()),
         None => found(&sesame.paths().after_logout),
     }
+}
+
+/// What the logout confirmation page shows: a form that POSTs `csrf_token` to `action`.
+#[derive(Debug, Clone)]
+pub struct LogoutConfirmation {
+    /// The logout path, the form's `action`.
+    pub action: String,
+    /// The value of the form's hidden `csrf_token` field.
+    pub csrf_token: String,
+}
+
+/// Renders a [`LogoutConfirmation`] (see [`crate::SesameBuilder::logout_page`]).
+pub(crate) type LogoutPage = dyn Fn(&LogoutConfirmation) -> Response + Send + Sync;
+
+/// The library's own confirmation page.
+pub(crate) fn default_logout_page(confirmation: &LogoutConfirmation) -> Response {
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Log out?</title>\
+         <h1>Log out?</h1><p>Another site sent you here to log out. Press the button if you \
+         want to.</p><form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{token}\">\
+         <button type=\"submit\">Log out</button></form></html>",
+        action = escape(&confirmation.action),
+        token = escape(&confirmation.csrf_token),
+    );
+    (StatusCode::OK, Html(page)).into_response()
 }
 
 /// Parses the query leniently but boundedly: unknown parameters are ignored, a repeated one or

@@ -1,10 +1,15 @@
 //! [`Sesame`]: the configured login, handed to the host app's router as routes and layers.
 
 use crate::error::{ErrorPage, default_error_page};
+use crate::keys::Keys;
 use crate::layer::{RequireLoginLayer, SessionLayer};
+use crate::limits::{FailureLimit, FailureLimiter};
+use crate::pending::PendingCookies;
+use crate::routes::{LogoutPage, default_logout_page};
 use crate::{LoginError, SesameBuilder};
 use axum::Router;
 use axum::response::Response;
+use ipnet::IpNet;
 use sesame_auth::RelyingParty;
 use sesame_store::{SessionBackend, StoreError, StoreKind};
 use std::net::SocketAddr;
@@ -48,9 +53,15 @@ struct Inner {
     base_url: Url,
     login_url: Url,
     cookie_name: String,
-    secret_key: sesame_auth::Secret,
+    /// `{cookie name}_login_`: the pending-login cookies' names start with it.
+    pending_prefix: String,
+    keys: Keys,
+    login_timeout: Duration,
+    failure_limiter: FailureLimiter,
+    trusted_proxies: Vec<IpNet>,
     listen_addr: SocketAddr,
     error_page: Arc<ErrorPage>,
+    logout_page: Arc<LogoutPage>,
 }
 
 /// What [`SesameBuilder::build`] hands over.
@@ -61,9 +72,13 @@ pub(crate) struct Parts {
     pub(crate) paths: Paths,
     pub(crate) base_url: Url,
     pub(crate) cookie_name: String,
-    pub(crate) secret_key: sesame_auth::Secret,
+    pub(crate) keys: Keys,
+    pub(crate) login_timeout: Duration,
+    pub(crate) failure_limit: Option<FailureLimit>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) listen_addr: SocketAddr,
     pub(crate) error_page: Option<Arc<ErrorPage>>,
+    pub(crate) logout_page: Option<Arc<LogoutPage>>,
 }
 
 impl Sesame {
@@ -93,12 +108,19 @@ impl Sesame {
             login_url,
             paths: parts.paths,
             base_url: parts.base_url,
+            pending_prefix: format!("{}_login_", parts.cookie_name),
             cookie_name: parts.cookie_name,
-            secret_key: parts.secret_key,
+            keys: parts.keys,
+            login_timeout: parts.login_timeout,
+            failure_limiter: FailureLimiter::new(parts.failure_limit),
+            trusted_proxies: parts.trusted_proxies,
             listen_addr: parts.listen_addr,
             error_page: parts
                 .error_page
                 .unwrap_or_else(|| Arc::new(default_error_page)),
+            logout_page: parts
+                .logout_page
+                .unwrap_or_else(|| Arc::new(default_logout_page)),
         }))
     }
 
@@ -165,6 +187,12 @@ impl Sesame {
         error.log();
         let mut response = (self.0.error_page)(&error);
         crate::routes::no_store(&mut response);
+        if let LoginError::TooManyFailures { retry_after } = error {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
         response
     }
 
@@ -184,8 +212,37 @@ impl Sesame {
         &self.0.cookie_name
     }
 
-    pub(crate) fn secret_key(&self) -> &sesame_auth::Secret {
-        &self.0.secret_key
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.0.keys
+    }
+
+    /// The pending-login cookies of this app.
+    pub(crate) fn pending_cookies(&self) -> PendingCookies<'_> {
+        PendingCookies {
+            keys: &self.0.keys,
+            prefix: &self.0.pending_prefix,
+            https: self.is_https(),
+            // Longer than a login may take, so that a late callback still finds its login
+            // and can say "too long ago" rather than "not started in this browser".
+            lifetime: self.0.login_timeout + Duration::from_secs(300),
+        }
+    }
+
+    /// How long a login may take at the provider (`OIDC_LOGIN_TIMEOUT`).
+    pub(crate) fn login_timeout(&self) -> Duration {
+        self.0.login_timeout
+    }
+
+    pub(crate) fn failure_limiter(&self) -> &FailureLimiter {
+        &self.0.failure_limiter
+    }
+
+    pub(crate) fn trusted_proxies(&self) -> &[IpNet] {
+        &self.0.trusted_proxies
+    }
+
+    pub(crate) fn logout_page(&self) -> &LogoutPage {
+        self.0.logout_page.as_ref()
     }
 }
 

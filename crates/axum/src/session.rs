@@ -1,19 +1,18 @@
 //! What Sesame keeps in a session, with typed access.
 //!
-//! Three keys: `pending_logins` (the logins this browser started and has not finished), `user`
-//! (who is logged in) and `touched_at` (when the idle expiry was last extended). The cookie
-//! carries only the signed session ID; all of this stays server-side. A host app may keep its
-//! own keys in the same session.
+//! Two keys: `user` (who is logged in) and `touched_at` (when the idle expiry was last extended).
+//! The cookie carries only the signed session ID; all of this stays server-side. A host app may
+//! keep its own keys in the same session. Logins in progress are not here: they live in
+//! cookies of their own (see [`crate::pending`]), so a stranger never makes a session.
 
 use crate::SessionPolicy;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sesame_auth::{AuthenticatedUser, PendingLogins};
+use sesame_auth::AuthenticatedUser;
 use tower_sessions::session::Error;
 use tower_sessions::{Expiry, Session};
 
 const USER: &str = "user";
-const PENDING_LOGINS: &str = "pending_logins";
 /// Unix seconds of the last write that extended the session's idle expiry.
 const TOUCHED_AT: &str = "touched_at";
 
@@ -90,33 +89,10 @@ pub(crate) async fn user(session: &Session) -> Result<Option<AuthenticatedUser>,
         .map(|Packed(user)| user))
 }
 
-/// The logins this browser has started and not finished.
-pub(crate) async fn pending_logins(session: &Session) -> Result<PendingLogins, Error> {
-    Ok(session
-        .get::<Packed<PendingLogins>>(PENDING_LOGINS)
-        .await?
-        .map(|Packed(pending)| pending)
-        .unwrap_or_default())
-}
-
-/// Stores the pending logins back, or removes the key when none is left.
-pub(crate) async fn set_pending_logins(
-    session: &Session,
-    pending: &PendingLogins,
-) -> Result<(), Error> {
-    if pending.is_empty() {
-        session.remove_value(PENDING_LOGINS).await?;
-    } else {
-        session.insert(PENDING_LOGINS, Packed(pending)).await?;
-    }
-    Ok(())
-}
-
 /// Logs the user in: a new session ID (so an ID planted or seen before login is worthless),
-/// no leftover pending logins, the user stored.
+/// the user stored.
 pub(crate) async fn log_in(session: &Session, user: &AuthenticatedUser) -> Result<(), Error> {
     session.cycle_id().await?;
-    session.remove_value(PENDING_LOGINS).await?;
     session.insert(USER, Packed(user)).await?;
     session.insert(TOUCHED_AT, user.authenticated_at).await
 }
@@ -124,14 +100,4 @@ pub(crate) async fn log_in(session: &Session, user: &AuthenticatedUser) -> Resul
 /// Ends the session: deleted from the store, so a copy of the cookie is worth nothing.
 pub(crate) async fn end(session: &Session) -> Result<(), Error> {
     session.flush().await
-}
-
-/// After a failed callback: if the session holds no user and no other tab's login, delete it,
-/// so a refused login leaves no session behind at all. (A session that only existed for this
-/// login; tower-sessions cannot tell whether a host app stored keys of its own meanwhile.)
-pub(crate) async fn discard_if_unused(session: &Session) -> Result<(), Error> {
-    if user(session).await?.is_none() && pending_logins(session).await?.is_empty() {
-        end(session).await?;
-    }
-    Ok(())
 }

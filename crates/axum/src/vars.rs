@@ -57,6 +57,12 @@ pub const SESSION_ABSOLUTE_TIMEOUT: &str = "SESSION_ABSOLUTE_TIMEOUT";
 pub const OIDC_HTTP_TIMEOUT: &str = "OIDC_HTTP_TIMEOUT";
 /// `OIDC_LOGIN_TIMEOUT`: how long a login may wait at the provider.
 pub const OIDC_LOGIN_TIMEOUT: &str = "OIDC_LOGIN_TIMEOUT";
+/// `APP_SECRET_KEY_PREVIOUS`: the key before a rotation, still accepted.
+pub const APP_SECRET_KEY_PREVIOUS: &str = "APP_SECRET_KEY_PREVIOUS";
+/// `CALLBACK_FAILURE_LIMIT`: failed callbacks allowed per client address.
+pub const CALLBACK_FAILURE_LIMIT: &str = "CALLBACK_FAILURE_LIMIT";
+/// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
+pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
 /// `RUST_LOG`: the log filter (read by the `sesame` binary, not the library).
 pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -96,7 +102,7 @@ pub const VARIABLES: &[Variable] = &[
     var(
         APP_SECRET_KEY,
         "",
-        "at least 32 bytes; keys the session cookie's signature",
+        "at least 32 random bytes (128+ bits); signs session cookies, seals login cookies",
     ),
     var(
         APP_BASE_URL,
@@ -135,6 +141,21 @@ pub const VARIABLES: &[Variable] = &[
         OIDC_LOGIN_TIMEOUT,
         "15m",
         "how long a login may wait at the provider before its callback is refused",
+    ),
+    var(
+        APP_SECRET_KEY_PREVIOUS,
+        "",
+        "the key before a rotation: cookies it signed stay valid until you remove it",
+    ),
+    var(
+        CALLBACK_FAILURE_LIMIT,
+        "20/1m",
+        "failed callbacks allowed per client address (COUNT/PERIOD, or off)",
+    ),
+    var(
+        TRUSTED_PROXIES,
+        "",
+        "proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client",
     ),
     var(RUST_LOG, "info", "log filter (tracing EnvFilter syntax)"),
 ];

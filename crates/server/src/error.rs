@@ -49,6 +49,14 @@ pub(crate) fn login_error_page(error: &LoginError) -> Response {
     )
 }
 
+/// The logout confirmation in this app's look.
+pub(crate) fn logout_page(confirmation: &sesame_axum::LogoutConfirmation) -> Response {
+    match templates::logout(&confirmation.action, &confirmation.csrf_token) {
+        Ok(page) => Html(page).into_response(),
+        Err(err) => PageError::Template(err).into_response(),
+    }
+}
+
 fn page(status: StatusCode, title: &str, message: &str, detail: Option<&str>) -> Response {
     let page = templates::error(status.as_u16(), title, message, detail).unwrap_or_else(|err| {
         tracing::error!(%err, "the error page itself failed to render");

@@ -16,7 +16,10 @@ pub use app::app;
 pub use error::PageError;
 use sesame_axum::SesameBuilder;
 
-/// The builder with this app's error page for refused logins and store outages.
+/// The builder with this app's pages for refused logins, store outages and the logout
+/// confirmation.
 pub fn with_pages(builder: SesameBuilder) -> SesameBuilder {
-    builder.error_page(error::login_error_page)
+    builder
+        .error_page(error::login_error_page)
+        .logout_page(error::logout_page)
 }

@@ -54,7 +54,9 @@ async fn main() -> ExitCode {
         store = %sesame.store_kind(),
         "sesame listening"
     );
-    if let Err(err) = axum::serve(listener, sesame_server::app(&sesame))
+    let app =
+        sesame_server::app(&sesame).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(err) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
     {

@@ -14,6 +14,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("base.html", include_str!("../../../templates/base.html")),
         ("home.html", include_str!("../../../templates/home.html")),
         ("error.html", include_str!("../../../templates/error.html")),
+        (
+            "logout.html",
+            include_str!("../../../templates/logout.html"),
+        ),
     ] {
         if let Err(err) = env.add_template(name, source) {
             // Templates are compiled into the binary; a broken one is caught by the tests.
@@ -86,6 +90,14 @@ pub(crate) fn error(
         title => title,
         message => message,
         detail => detail.map(Value::from),
+    })
+}
+
+/// The page that asks to confirm a logout another site started.
+pub(crate) fn logout(action: &str, csrf_token: &str) -> Result<String, minijinja::Error> {
+    TEMPLATES.get_template("logout.html")?.render(context! {
+        action => action,
+        csrf_token => csrf_token,
     })
 }
 

@@ -17,7 +17,7 @@ pub(crate) async fn readyz(State(sesame): State<Sesame>) -> (StatusCode, String)
             format!("ok: {} store reachable\n", sesame.store_kind()),
         ),
         Err(err) => {
-            tracing::warn!(%err, "readiness check failed");
+            tracing::warn!(error = ?err.to_string(), "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("unavailable: {} store not reachable\n", sesame.store_kind()),
