@@ -102,6 +102,34 @@ impl Backing {
         env
     }
 
+    /// How many sessions the store holds, where it can be read from outside the app (Redis and
+    /// SQLite; `None` for memory). Sesame's one-time claims (`sesame:claim:…` keys, the
+    /// `sesame_claims` table) are not sessions.
+    pub async fn session_count(&self) -> Option<usize> {
+        match self.kind {
+            StoreKind::Memory => None,
+            StoreKind::Redis => Some(
+                self.redis()
+                    .cli(1, &["--scan"])
+                    .lines()
+                    .filter(|key| !key.is_empty() && !key.starts_with("sesame:"))
+                    .count(),
+            ),
+            StoreKind::Sqlite => {
+                let dir = self.dir.as_ref().expect("a SQLite-backed app");
+                let pool = sqlx::SqlitePool::connect(&dir.sqlite_url("sessions.db"))
+                    .await
+                    .unwrap();
+                let count: i64 = sqlx::query_scalar("select count(*) from tower_sessions")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                Some(count as usize)
+            }
+        }
+    }
+
     pub fn redis(&self) -> std::sync::MutexGuard<'_, RedisServer> {
         self.redis
             .as_ref()
@@ -251,7 +279,10 @@ impl Launch {
             Mode::InProcess => {
                 let router = build(&self.env).await.expect("app prepares");
                 Server::Task(tokio::spawn(async move {
-                    axum::serve(listener, router).await.unwrap();
+                    // With the client's address, as the binary's server loop gives it: the
+                    // callback's failure limit is per address.
+                    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                    axum::serve(listener, app).await.unwrap();
                 }))
             }
             Mode::Process => {

@@ -3,6 +3,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+mod abuse;
 mod callback_props;
 mod expiry;
 mod helpers;

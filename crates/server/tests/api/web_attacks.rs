@@ -243,58 +243,101 @@ async fn return_to_open_redirect_attempts_all_land_on_home() {
 }
 
 /// The session ID an attacker could know before login (one they planted, or saw) is worthless
-/// after it: login issues a new one, and the old one leads to no user.
+/// after it: login issues a new one, and the planted one leads nowhere.
 #[tokio::test]
 async fn login_defeats_session_fixation() {
     let app = TestApp::spawn().await;
     // A cookie the attacker made up is not adopted: it is not signed with our key.
     app.jar
         .add_cookie_str("sesame=attacker-chosen-id; Path=/", &app.base);
-    let authorize = app.start_login("").await;
-    let before = app.session_cookie().unwrap();
-    assert!(!before.contains("attacker-chosen-id"), "{before}");
+    assert!(app.home().await.1.contains("Welcome Guest"));
 
-    let callback = app
-        .authorize(&authorize, &[("mock_auto_login", "alice")])
-        .await;
-    assert_eq!(
-        app.get_absolute(&callback).await.status(),
-        StatusCode::FOUND
-    );
+    // A real session ID: the attacker's own, planted in the victim's browser.
+    let attacker = app.other_browser();
+    attacker.login_as("mallory").await;
+    let planted = attacker.session_cookie().unwrap();
+    app.jar
+        .add_cookie_str(&format!("{planted}; Path=/"), &app.base);
+    assert_eq!(app.login_as("alice").await.status(), StatusCode::FOUND);
     let after = app.session_cookie().unwrap();
-    assert_ne!(before, after, "the session ID changes at login");
+    assert_ne!(planted, after, "the session ID changes at login");
     assert!(app.home().await.1.contains("Welcome Alice!"));
-
-    let (_, with_old_id) = app.home_as(&before).await;
+    let (_, with_planted) = app.home_as(&planted).await;
     assert!(
-        with_old_id.contains("Welcome Guest"),
-        "the pre-login ID leads nowhere"
+        with_planted.contains("Welcome Guest"),
+        "the planted ID leads nowhere after the victim's login: {with_planted}"
     );
 }
 
-fn set_cookie(response: &reqwest::Response) -> String {
-    response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned()
+/// Every `Set-Cookie` of a response.
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
 }
 
+/// The one `Set-Cookie` whose name starts with `prefix`.
+fn cookie_named(response: &reqwest::Response, prefix: &str) -> String {
+    let all = set_cookies(response);
+    let mut matching = all.iter().filter(|cookie| cookie.starts_with(prefix));
+    let cookie = matching
+        .next()
+        .unwrap_or_else(|| panic!("no {prefix}: {all:?}"));
+    assert!(matching.next().is_none(), "one {prefix}: {all:?}");
+    cookie.clone()
+}
+
+fn assert_flags(cookie: &str, flags: &[&str]) {
+    for flag in flags {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "host-only: {cookie}");
+}
+
+/// `/login` sets a pending-login cookie and no session; the callback sets the session cookie
+/// and deletes the pending one. All HttpOnly, Lax, host-only, and not Secure on http.
 #[tokio::test]
 async fn cookies_are_httponly_and_lax_and_not_secure_on_http() {
     let app = TestApp::spawn().await;
     let response = app.get("/login").await;
-    let cookie = set_cookie(&response);
-    assert!(cookie.starts_with("sesame="), "{cookie}");
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "{cookie}");
-    assert!(!cookie.contains("Domain"), "host-only: {cookie}");
+    let pending = cookie_named(&response, "sesame_login_");
+    assert_flags(
+        &pending,
+        &["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="],
+    );
+    assert!(!pending.contains("Secure"), "{pending}");
+    assert!(
+        !set_cookies(&response)
+            .iter()
+            .any(|c| c.starts_with("sesame=")),
+        "no session for a login that has not happened"
+    );
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+
+    let callback = app
+        .authorize(
+            &Url::parse(&location(&response)).unwrap(),
+            &[("mock_auto_login", "alice")],
+        )
+        .await;
+    let response = app.get_absolute(&callback).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let session = cookie_named(&response, "sesame=");
+    assert_flags(&session, &["HttpOnly", "SameSite=Lax", "Path=/"]);
+    assert!(!session.contains("Secure"), "{session}");
+    let removed = cookie_named(&response, "sesame_login_");
+    assert!(
+        removed.contains("Max-Age=0"),
+        "the pending login is deleted: {removed}"
+    );
 }
 
 /// With an https `APP_BASE_URL` (TLS ends at a proxy in front; the test speaks plain http to the
-/// app), the cookie is `Secure` and named `__Host-`, and a whole login works with it.
+/// app), every cookie is `Secure` and named `__Host-`, a whole login works with them, and pages
+/// carry HSTS.
 #[tokio::test]
 async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
     let app = TestApp::builder()
@@ -305,20 +348,8 @@ async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
     let browser = other_browser();
     let response = browser.get(app.url("/login")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
-    let cookie = set_cookie(&response);
-    for flag in [
-        "__Host-sesame=",
-        "Secure",
-        "HttpOnly",
-        "SameSite=Lax",
-        "Path=/",
-    ] {
-        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
-    }
-    assert!(
-        !cookie.contains("Domain"),
-        "__Host- forbids Domain: {cookie}"
-    );
+    let cookie = cookie_named(&response, "__Host-sesame_login_");
+    assert_flags(&cookie, &["Secure", "HttpOnly", "SameSite=Lax", "Path=/"]);
     let pending = cookie.split(';').next().unwrap().to_owned();
 
     let mut authorize = Url::parse(&location(&response)).unwrap();
@@ -341,11 +372,9 @@ async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
-    let cookie = set_cookie(&response);
-    assert!(cookie.starts_with("__Host-sesame="), "{cookie}");
-    assert!(cookie.contains("Secure"), "{cookie}");
+    let cookie = cookie_named(&response, "__Host-sesame=");
+    assert_flags(&cookie, &["Secure", "HttpOnly", "SameSite=Lax", "Path=/"]);
     let logged_in = cookie.split(';').next().unwrap().to_owned();
-    assert_ne!(logged_in, pending);
 
     let home = browser
         .get(app.url("/"))
@@ -353,7 +382,21 @@ async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        home.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     assert!(home.text().await.unwrap().contains("Welcome Alice!"));
+    let plain = TestApp::spawn().await;
+    assert!(
+        plain
+            .get("/")
+            .await
+            .headers()
+            .get("strict-transport-security")
+            .is_none(),
+        "no HSTS for an http base URL"
+    );
 }
 
 #[tokio::test]
