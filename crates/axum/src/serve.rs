@@ -578,6 +578,51 @@ mod tests {
         }
     }
 
+    /// The rate limiter reads the client's address from `ConnectInfo`, as it would with
+    /// `into_make_service_with_connect_info`.
+    #[tokio::test]
+    async fn every_request_carries_the_clients_address() {
+        use axum::routing::get;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        async fn echo(ConnectInfo(remote): ConnectInfo<SocketAddr>) -> String {
+            remote.to_string()
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = Router::new().route("/", get(echo));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let config = ServeConfig::default();
+            serve(listener, app, &config, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let client = stream.local_addr().unwrap().to_string();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with(&client), "{client} not in {response}");
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    /// Hosts spawn the loop on a multi-threaded runtime: it must stay `Send`. Compiling is the
+    /// test.
+    #[allow(dead_code)]
+    fn the_loop_is_send(listener: TcpListener, app: Router, config: &ServeConfig) {
+        fn send<T: Send>(_: T) {}
+        send(serve(listener, app, config, std::future::pending()));
+    }
+
     #[test]
     fn the_throttle_lets_one_event_through_per_period_and_counts_the_rest() {
         let mut throttle = Throttle::new(Duration::from_secs(3600));
