@@ -4,6 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod callback_props;
+mod connections;
 mod expiry;
 mod helpers;
 mod login_flow;
