@@ -136,7 +136,7 @@ impl SesameBuilder {
 
     /// How many failed callbacks one client address may cause before its callbacks are refused
     /// without a token request (default 20 a minute; `None` turns the limit off). Successful
-    /// logins never count. The address is the peer's, from [`crate::serve`]'s `ConnectInfo`.
+    /// logins never count. The address is the peer's, from [`crate::serve()`]'s `ConnectInfo`.
     pub fn callback_failure_limit(mut self, limit: Option<FailureLimit>) -> Self {
         self.failure_limit = limit;
         self

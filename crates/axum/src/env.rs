@@ -73,15 +73,7 @@ impl SesameBuilder {
     /// A builder configured through `lookup` (a variable's value by name), so tests and hosts
     /// with their own configuration need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
-        let var = |name: &'static str| {
-            debug_assert!(
-                VARIABLES.iter().any(|v| v.name == name),
-                "{name} is not in vars"
-            );
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |name: &'static str| setting(&lookup, name);
         let mut errors = Vec::new();
         let mut problem =
             |var: &'static str, problem: String| errors.push(ConfigError { var, problem });
@@ -233,6 +225,21 @@ impl SesameBuilder {
             Err(errors)
         }
     }
+}
+
+/// Variable `name` through `lookup`, trimmed; `None` when unset or blank. Every parser reads
+/// through here, so a variable missing from the table is caught in tests.
+pub(crate) fn setting(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Option<String> {
+    debug_assert!(
+        VARIABLES.iter().any(|v| v.name == name),
+        "{name} is not in vars"
+    );
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The quickstart's `AUTH0_DOMAIN` is a bare host (`tenant.us.auth0.com`); people also paste it
@@ -445,8 +452,8 @@ mod tests {
         }
     }
 
-    /// The table is the whole truth: the parser reads every variable in it (but `RUST_LOG`,
-    /// the binary's) and nothing else.
+    /// The table is the whole truth: the parsers (the builder's and the server loop's) read
+    /// every variable in it (but `RUST_LOG`, the binary's) and nothing else.
     #[test]
     fn the_parser_reads_exactly_the_variables_table() {
         let asked = std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -460,6 +467,10 @@ mod tests {
         let _ = SesameBuilder::from_lookup(|name| {
             asked.lock().unwrap().insert(name.to_owned());
             (name == "SESSION_STORE").then(|| "redis".to_owned())
+        });
+        let _ = crate::ServeConfig::from_lookup(|name| {
+            asked.lock().unwrap().insert(name.to_owned());
+            None
         });
         let asked = asked.into_inner().unwrap();
         let table: std::collections::BTreeSet<String> = VARIABLES

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use axum::{Router, response::Html, routing::get};
-//! use sesame_axum::{CurrentUser, Sesame};
+//! use sesame_axum::{CurrentUser, ServeConfig, Sesame};
 //!
 //! async fn home(user: Option<CurrentUser>) -> Html<String> {
 //!     match user {
@@ -21,7 +21,9 @@
 //!         .merge(sesame.routes())
 //!         .layer(sesame.session_layer());
 //!     let listener = tokio::net::TcpListener::bind(sesame.listen_addr()).await?;
-//!     axum::serve(listener, app).await?;
+//!     // SERVER_* (timeouts, limits, the connection cap), or the defaults.
+//!     let config = ServeConfig::from_env()?;
+//!     sesame_axum::serve(listener, app, &config, sesame_axum::shutdown_signal()).await?;
 //!     Ok(())
 //! }
 //! ```
@@ -41,14 +43,16 @@
 //! - [`LoginError`] is what a refused login looks like; render it your way with
 //!   [`SesameBuilder::error_page`].
 //!
+//! # Serving
+//! A plain `axum::serve` sets no timeout for reading a request's headers, so slow clients can
+//! hold connections (and file descriptors) open forever; it caps no connections, sleeps a
+//! second on every accept error, times out no request and waits without bound on shutdown.
+//! [`serve`] is a drop-in loop that does all of that, configured by [`ServeConfig`] (the
+//! `SERVER_*` variables); the `sesame` binary serves through it.
+//!
 //! # What this library does not do
-//! It does not harden the server loop. A plain `axum::serve` sets no timeout for reading a
-//! request's headers, so slow clients can hold connections open, and it knows nothing of a
-//! proxy in front of you (client addresses, `X-Forwarded-*`). Put Sesame behind a reverse
-//! proxy that enforces header and body timeouts and connection limits (nginx, HAProxy, a cloud
-//! load balancer), or serve with hyper-util's builder and a header-read timeout. Rate limiting
-//! of `/login` and `/callback` is the proxy's job too. For a clean stop, serve with
-//! `.with_graceful_shutdown(sesame_axum::shutdown_signal())`.
+//! It knows nothing of a proxy in front of you (client addresses, `X-Forwarded-*`), and
+//! serves no TLS: put a reverse proxy or a load balancer in front for that.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -60,6 +64,7 @@ mod layer;
 mod limits;
 mod pending;
 mod routes;
+mod serve;
 mod sesame;
 mod session;
 mod shutdown;
@@ -73,6 +78,7 @@ pub use ipnet::IpNet;
 pub use layer::{ExplainUnsaved, RequireLogin, RequireLoginLayer, SessionLayer, SessionService};
 pub use limits::FailureLimit;
 pub use routes::LogoutConfirmation;
+pub use serve::{ServeConfig, serve};
 pub use sesame::{Paths, Sesame, SessionPolicy};
 pub use sesame_auth::AuthError;
 pub use sesame_store::{StoreConfig, StoreError, StoreKind};

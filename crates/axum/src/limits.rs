@@ -6,7 +6,7 @@
 //! request and gets it back when the login succeeds, so successful logins never count (an
 //! office behind one NAT address logs ten people in a second) and an address over its limit is
 //! refused before any token request. The address is the peer's (`ConnectInfo`, which
-//! [`crate::serve`] provides), or, when the peer is a configured trusted proxy, the last address
+//! [`crate::serve()`] provides), or, when the peer is a configured trusted proxy, the last address
 //! in `X-Forwarded-For` that is not one. Without either the request is not limited: limiting
 //! everyone as one address would let one attacker lock every user out.
 

@@ -66,6 +66,17 @@ pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
 /// `RUST_LOG`: the log filter (read by the `sesame` binary, not the library).
 pub const RUST_LOG: &str = "RUST_LOG";
 
+/// `SERVER_HEADER_READ_TIMEOUT`: how long a connection may take to send a request head.
+pub const SERVER_HEADER_READ_TIMEOUT: &str = "SERVER_HEADER_READ_TIMEOUT";
+/// `SERVER_REQUEST_TIMEOUT`: how long a request may take to be answered.
+pub const SERVER_REQUEST_TIMEOUT: &str = "SERVER_REQUEST_TIMEOUT";
+/// `SERVER_BODY_LIMIT`: the largest request body accepted.
+pub const SERVER_BODY_LIMIT: &str = "SERVER_BODY_LIMIT";
+/// `SERVER_MAX_CONNECTIONS`: the cap on connections open at once.
+pub const SERVER_MAX_CONNECTIONS: &str = "SERVER_MAX_CONNECTIONS";
+/// `SERVER_SHUTDOWN_GRACE`: how long in-flight requests may finish on shutdown.
+pub const SERVER_SHUTDOWN_GRACE: &str = "SERVER_SHUTDOWN_GRACE";
+
 /// Every variable, in the order the docs list them.
 pub const VARIABLES: &[Variable] = &[
     var(
@@ -158,4 +169,30 @@ pub const VARIABLES: &[Variable] = &[
         "proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client",
     ),
     var(RUST_LOG, "info", "log filter (tracing EnvFilter syntax)"),
+    // The server loop's limits (`crate::ServeConfig`), read by `serve`'s users, not the builder.
+    var(
+        SERVER_HEADER_READ_TIMEOUT,
+        "10s",
+        "a connection that has not sent a whole request head this long is closed (idle keep-alive too)",
+    ),
+    var(
+        SERVER_REQUEST_TIMEOUT,
+        "60s",
+        "a request not answered this long gets 503; keep it above 3 x OIDC_HTTP_TIMEOUT",
+    ),
+    var(
+        SERVER_BODY_LIMIT,
+        "1MiB",
+        "the largest request body accepted (bytes, or with KiB/MiB); larger gets 413",
+    ),
+    var(
+        SERVER_MAX_CONNECTIONS,
+        "",
+        "connections open at once, the rest wait in the backlog; default 3/4 of ulimit -n",
+    ),
+    var(
+        SERVER_SHUTDOWN_GRACE,
+        "10s",
+        "on SIGTERM, how long in-flight requests may take to finish",
+    ),
 ];

@@ -1,7 +1,7 @@
 //! `sesame`: the server binary. Configure with env vars or `.env` (see `.env.example`), then run
 //! `sesame`; it listens on `HOST:PORT` (default 0.0.0.0:3000).
 
-use sesame_axum::{Env, SesameBuilder, shutdown_signal, vars};
+use sesame_axum::{Env, ServeConfig, SesameBuilder, shutdown_signal, vars};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -24,10 +24,14 @@ async fn main() -> ExitCode {
         .with_env_filter(log_filter(env.get(vars::RUST_LOG)))
         .init();
 
-    let builder = match SesameBuilder::from_lookup(|name| env.get(name)) {
-        Ok(builder) => builder,
-        Err(errors) => {
-            for error in errors {
+    // Both parsers run before either verdict, so one start reports every problem.
+    let builder = SesameBuilder::from_lookup(|name| env.get(name));
+    let serve_config = ServeConfig::from_lookup(|name| env.get(name));
+    let (builder, serve_config) = match (builder, serve_config) {
+        (Ok(builder), Ok(serve_config)) => (builder, serve_config),
+        (builder, serve_config) => {
+            let errors = builder.err().into_iter().chain(serve_config.err());
+            for error in errors.flatten() {
                 eprintln!("sesame: {error}");
             }
             return ExitCode::from(2);
@@ -52,14 +56,11 @@ async fn main() -> ExitCode {
         address = %listen,
         base_url = %sesame.base_url(),
         store = %sesame.store_kind(),
+        max_connections = serve_config.connection_cap(),
         "sesame listening"
     );
-    let app =
-        sesame_server::app(&sesame).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(err) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-    {
+    let app = sesame_server::app(&sesame);
+    if let Err(err) = sesame_axum::serve(listener, app, &serve_config, shutdown_signal()).await {
         eprintln!("sesame: server error: {err}");
         return ExitCode::FAILURE;
     }

@@ -13,7 +13,7 @@ use sesame_axum::{SesameBuilder, StoreKind};
 use sesame_mock_idp::{MockIdp, MockIdpConfig, spawn_for_tests};
 use sesame_testkit::{RedisServer, TempDir};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -54,6 +54,8 @@ pub struct Launch {
     pub env: Env,
     /// The process's real environment, beyond PATH.
     pub process_env: Vec<(String, String)>,
+    /// The process's open-file limit (`ulimit -n`), when not inherited.
+    pub open_files: Option<u32>,
 }
 
 /// The running app: a task, or a child process with its working directory and log.
@@ -158,6 +160,7 @@ pub struct TestAppBuilder {
     kind: StoreKind,
     mode: Mode,
     process_env: Vec<(String, String)>,
+    open_files: Option<u32>,
 }
 
 impl TestApp {
@@ -169,6 +172,7 @@ impl TestApp {
             kind: StoreKind::Memory,
             mode: Mode::InProcess,
             process_env: Vec::new(),
+            open_files: None,
         }
     }
 
@@ -218,6 +222,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// The process's open-file limit, as `ulimit -n` sets it. Only with [`Mode::Process`].
+    pub fn open_files(mut self, limit: u32) -> Self {
+        self.open_files = Some(limit);
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         init_logs();
         let (idp, issuer) = spawn_for_tests(self.idp).await.expect("mock IdP starts");
@@ -240,6 +250,7 @@ impl TestAppBuilder {
             mode: self.mode,
             env,
             process_env: self.process_env,
+            open_files: self.open_files,
         };
         let server = Arc::new(launch.start(listener).await);
         let jar = Arc::new(Jar::default());
@@ -308,7 +319,21 @@ async fn spawn_process(launch: &Launch, port: u16) -> Server {
     }
     std::fs::write(dir.path().join(".env"), dotenv).unwrap();
     let log = std::fs::File::create(dir.path().join("sesame.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+    let binary = env!("CARGO_BIN_EXE_sesame");
+    // The limit is set by a shell that then becomes `sesame` (exec: same pid, so killing the
+    // child kills the server); the workspace forbids the `unsafe` a pre_exec hook would need.
+    let mut command = match launch.open_files {
+        Some(limit) => {
+            let mut shell = Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\""))
+                .arg(binary);
+            shell
+        }
+        None => Command::new(binary),
+    };
+    let mut child = command
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -416,6 +441,36 @@ impl TestApp {
             .await
             .unwrap();
         (response.status(), response.text().await.unwrap())
+    }
+
+    /// Sends SIGTERM to the app process, as `docker stop` does.
+    pub fn terminate(&self) {
+        let Server::Process { child, .. } = self.server.as_ref() else {
+            panic!("terminate needs Mode::Process");
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// The app process's exit status once it has exited, waiting at most `within`.
+    pub async fn exit_status(&mut self, within: Duration) -> Option<ExitStatus> {
+        let server = Arc::get_mut(&mut self.server).expect("no other browser of this app alive");
+        let Server::Process { child, .. } = server else {
+            panic!("exit_status needs Mode::Process");
+        };
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The app process's log so far (empty for an in-process app: use [`capture_logs`]).

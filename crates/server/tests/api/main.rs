@@ -5,6 +5,7 @@
 
 mod abuse;
 mod callback_props;
+mod connections;
 mod expiry;
 mod helpers;
 mod login_flow;
