@@ -48,6 +48,7 @@ struct Service {
     network_mode: Option<String>,
     #[serde(default)]
     ports: Vec<Port>,
+    restart: Option<String>,
 }
 
 /// A port, in the long syntax compose v1 and v2 both print.
@@ -200,6 +201,17 @@ fn check_same_demo(config: &Config) -> Result<()> {
         network == Some("service:mock-idp"),
         "docker-compose.yml: sesame must share mock-idp's network (network_mode: service:mock-idp) so \
          that http://localhost:{IDP_PORT} is the IdP inside it too; got {network:?}"
+    );
+    // A mock-idp restart strips sesame's shared namespace to loopback: sesame must exit then,
+    // and be restarted by Docker (which never restarts a container for being unhealthy).
+    let watch = sesame.environment.get(vars::EXIT_ON_NETWORK_LOSS);
+    let restart = sesame.restart.as_deref();
+    ensure!(
+        watch.map(String::as_str) == Some("true")
+            && matches!(restart, Some("unless-stopped" | "always")),
+        "docker-compose.yml: sesame shares mock-idp's network, so it needs {}=true and \
+         `restart: unless-stopped` to come back after a mock-idp restart (got {watch:?}, {restart:?})",
+        vars::EXIT_ON_NETWORK_LOSS
     );
     let published: Vec<u16> = (idp.ports.iter())
         .filter_map(|port| port.published.as_deref()?.parse().ok())

@@ -15,6 +15,7 @@ mod demo;
 mod e2e;
 mod embed;
 mod flags;
+mod netns;
 mod webdriver;
 
 use std::fs;
@@ -56,12 +57,14 @@ fn run_test(test: &flags::Test) -> Result<()> {
     // Missing tools fail before the long static steps, not after them.
     e2e::preflight(&stores)?;
     compose::preflight()?;
+    netns::preflight()?;
     if !test.skip_static {
         cargo::static_checks()?;
     }
     compose::check()?;
     let bins = cargo::build_bins()?;
     embed::run(&bins, &cargo::embed_example())?;
+    netns::run(&bins)?;
     e2e::run(&stores, &bins)
 }
 

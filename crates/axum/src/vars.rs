@@ -63,6 +63,8 @@ pub const APP_SECRET_KEY_PREVIOUS: &str = "APP_SECRET_KEY_PREVIOUS";
 pub const CALLBACK_FAILURE_LIMIT: &str = "CALLBACK_FAILURE_LIMIT";
 /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
 pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
+/// `EXIT_ON_NETWORK_LOSS`: exit when only loopback is left (read by the `sesame` binary).
+pub const EXIT_ON_NETWORK_LOSS: &str = "EXIT_ON_NETWORK_LOSS";
 /// `RUST_LOG`: the log filter (read by the `sesame` binary, not the library).
 pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -169,6 +171,11 @@ pub const VARIABLES: &[Variable] = &[
         "proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client",
     ),
     var(RUST_LOG, "info", "log filter (tracing EnvFilter syntax)"),
+    var(
+        EXIT_ON_NETWORK_LOSS,
+        "false",
+        "exit when every network interface but loopback is gone, for a supervisor to restart",
+    ),
     // The server loop's limits (`crate::ServeConfig`), read by `serve`'s users, not the builder.
     var(
         SERVER_HEADER_READ_TIMEOUT,

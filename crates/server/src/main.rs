@@ -37,6 +37,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let exit_on_network_loss = match env.get(vars::EXIT_ON_NETWORK_LOSS).as_deref() {
+        None | Some("false" | "0" | "no") => false,
+        Some("true" | "1" | "yes") => true,
+        Some(other) => {
+            eprintln!("sesame: EXIT_ON_NETWORK_LOSS `{other}` is not true or false");
+            return ExitCode::from(2);
+        }
+    };
     let sesame = match sesame_server::with_pages(builder).build().await {
         Ok(sesame) => sesame,
         Err(err) => {
@@ -59,6 +67,7 @@ async fn main() -> ExitCode {
         max_connections = serve_config.connection_cap(),
         "sesame listening"
     );
+    sesame_server::network_watch::spawn_if_enabled(exit_on_network_loss);
     let app = sesame_server::app(&sesame);
     if let Err(err) = sesame_axum::serve(listener, app, &serve_config, shutdown_signal()).await {
         eprintln!("sesame: server error: {err}");
