@@ -4,7 +4,8 @@
 //! `GET /login` (302 to the provider, a session cookie) → `GET {authorize}&mock_auto_login=NAME`
 //! (302 back with a code) → `GET /callback` (Sesame exchanges the code, verifies the ID token,
 //! reads userinfo, cycles the session ID; 302 to `/`). Each flow ends holding the logged-in
-//! cookie, and the page for it must say "Welcome {Name}!".
+//! cookie, and the page for it must say "Welcome {Name}!". Whatever cookies `/login` sets (a
+//! pre-login session, or a cookie per pending login) go back to `/callback`.
 //!
 //! [`Mode::Provider`] does the provider's half alone — authorize, token (PKCE, client_secret_basic),
 //! userinfo — as Sesame would, so the mock IdP's own cost is measured apart from Sesame's.
@@ -239,16 +240,17 @@ async fn redirect(request: RequestBuilder) -> Result<(Url, HeaderMap)> {
 /// The `name=value` pair `headers` set with `Set-Cookie` for `name`, or `None` when they set none
 /// (or clear it).
 pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
+    cookies_set(headers)
+        .find(|pair| pair.split_once('=').is_some_and(|(n, _)| n == name))
+        .map(str::to_owned)
+}
+
+/// The non-empty `name=value` pairs `headers` set with `Set-Cookie`.
+fn cookies_set(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    (headers.get_all(SET_COOKIE).iter())
         .filter_map(|value| value.to_str().ok()?.split(';').next())
         .map(str::trim)
-        .find(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(n, v)| n == name && !v.is_empty())
-        })
-        .map(str::to_owned)
+        .filter(|pair| pair.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
 }
 
 /// `GET /login` on the app: the redirect to the provider and the session cookie it set.
@@ -265,7 +267,9 @@ async fn login(
     user: &str,
     laps: &mut Laps,
 ) -> Result<Session> {
-    let (mut approve, cookie) = start_login(client, config).await?;
+    let (mut approve, headers) = redirect(client.get(config.app.join("/login")?)).await?;
+    let cookie = cookies_set(&headers).collect::<Vec<_>>().join("; ");
+    ensure!(!cookie.is_empty(), "/login set no cookie");
     laps.lap();
 
     approve
@@ -282,7 +286,7 @@ async fn login(
     let logged_in =
         set_cookie(&headers, SESSION_COOKIE).context("/callback set no session cookie")?;
     ensure!(
-        logged_in != cookie,
+        !cookie.split("; ").any(|pair| pair == logged_in),
         "the session ID was not cycled at login"
     );
     laps.lap();
