@@ -10,8 +10,6 @@
 //! [`Mode::Provider`] does the provider's half alone — authorize, token (PKCE, client_secret_basic),
 //! userinfo — as Sesame would, so the mock IdP's own cost is measured apart from Sesame's.
 //!
-//! [`Mode::Pending`] only starts logins (`GET /login`): a session holding a pending login.
-//!
 //! The flows share one HTTP client that follows no redirects and keeps no cookies; its keep-alive
 //! connections are reused from flow to flow, as a browser reuses its own.
 
@@ -45,8 +43,6 @@ pub enum Mode {
     Login,
     /// The provider alone: authorize → token → userinfo.
     Provider,
-    /// `GET /login` only: sessions holding a pending login.
-    Pending,
 }
 
 impl Mode {
@@ -55,7 +51,6 @@ impl Mode {
         match self {
             Self::Login => &["app /login", "idp /authorize", "app /callback"],
             Self::Provider => &["idp /authorize", "idp /oauth/token", "idp /userinfo"],
-            Self::Pending => &["app /login"],
         }
     }
 }
@@ -141,7 +136,7 @@ pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
     let client = client()?;
     let provider = match config.mode {
         Mode::Provider => Some(discover(&client, &config.issuer).await?),
-        Mode::Login | Mode::Pending => None,
+        Mode::Login => None,
     };
     let cpu_before = procfs::cpu_seconds(std::process::id())?;
     let start = Instant::now();
@@ -152,7 +147,6 @@ pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
             let mut laps = Laps(Instant::now(), Vec::new());
             let outcome = match (config.mode, provider) {
                 (Mode::Login, _) => login(client, config, &user, &mut laps).await.map(Some),
-                (Mode::Pending, _) => pending(client, config, &mut laps).await.map(|()| None),
                 (Mode::Provider, Some(provider)) => {
                     let flow = provider_flow(client, &config.app, provider, &user, &mut laps);
                     flow.await.map(|()| None)
@@ -253,13 +247,6 @@ fn cookies_set(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|pair| pair.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
 }
 
-/// `GET /login` on the app: the redirect to the provider and the session cookie it set.
-async fn start_login(client: &Client, config: &FlowConfig) -> Result<(Url, String)> {
-    let (authorize, headers) = redirect(client.get(config.app.join("/login")?)).await?;
-    let cookie = set_cookie(&headers, SESSION_COOKIE).context("/login set no session cookie")?;
-    Ok((authorize, cookie))
-}
-
 /// The whole login through Sesame.
 async fn login(
     client: &Client,
@@ -294,13 +281,6 @@ async fn login(
         cookie: logged_in,
         expected: format!("Welcome {}!", display_name(user)),
     })
-}
-
-/// `GET /login` only: the session it makes sits in the store, never requested again.
-async fn pending(client: &Client, config: &FlowConfig, laps: &mut Laps) -> Result<()> {
-    start_login(client, config).await?;
-    laps.lap();
-    Ok(())
 }
 
 /// The provider's endpoints, from its discovery document.

@@ -55,7 +55,7 @@ pub struct Plan {
     pub duration_seconds: f64,
     /// Logged-in sessions for the second scale level (made by real logins).
     pub logged_in_level: usize,
-    /// Total sessions for the third level (the rest are pending logins).
+    /// Total sessions for the third level (the rest are filler, never requested).
     pub total_level: usize,
 }
 
@@ -108,8 +108,9 @@ pub struct StoreRun {
     pub page_bytes: u64,
     /// The bare-axum ceiling, just before and just after the first level's page views.
     pub ceiling: Ceiling,
-    /// The pending logins that fill the store up to the top level.
-    pub pending_filler: FlowReport,
+    /// Seconds taken to fill the store up to the top level: real logins for the memory store,
+    /// copies of a logged-in session written straight into Redis or SQLite.
+    pub filler_seconds: f64,
     /// Page views at each scale level, from the fewest sessions to the most.
     pub levels: Vec<Level>,
     /// Memory per session, from the levels; absent when a level is missing.
@@ -183,10 +184,10 @@ impl Ceiling {
 pub struct Level {
     /// Sessions in the store.
     pub sessions: usize,
-    /// Of which logged in (the rest are pending logins); the requests use these.
+    /// Of which requested: the page views carry these sessions' cookies.
     pub logged_in: usize,
-    /// Pending-login sessions.
-    pub pending: usize,
+    /// Logged-in sessions that only sit in the store.
+    pub filler: usize,
     /// The page views.
     pub views: PageViews,
     /// Sesame's RSS after the page views, KiB.
@@ -228,8 +229,8 @@ pub enum StoreSize {
 pub struct BytesPerSession {
     /// Per logged-in session: from the first level to the second (real logins).
     pub logged_in: Option<f64>,
-    /// Per pending login: from the second level to the third.
-    pub pending: Option<f64>,
+    /// Per filler session (logged in, never requested): from the second level to the third.
+    pub filler: Option<f64>,
     /// Everything the store holds at the top level over every session in it.
     pub all_sessions_at_top_level: f64,
 }
@@ -289,7 +290,7 @@ pub fn bytes_per_session(
     };
     Some(BytesPerSession {
         logged_in: slope(first, second),
-        pending: slope(second, top),
+        filler: slope(second, top),
         all_sessions_at_top_level: (bytes(top) - idle) / count.max(1) as f64,
     })
 }
