@@ -37,6 +37,7 @@ use crate::stack::{self, Server, Sesame, Tools};
 /// Measures every store in `stores`, keeping logs and working files under `work`.
 pub fn measure(stores: &[Store], quick: bool, work: &Path) -> Result<Report> {
     stack::preflight(stores)?;
+    stack::raise_open_file_limit()?;
     let tools = Tools::beside_this_program()?;
     let machine = machine()?;
     println!(

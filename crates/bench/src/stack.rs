@@ -49,6 +49,18 @@ pub fn preflight(stores: &[Store]) -> Result<()> {
     Ok(())
 }
 
+/// Raises this process's soft open-file limit to at least 4,096, for the half-open connections of
+/// the abuse step; call it before starting any server, so that they inherit it.
+pub fn raise_open_file_limit() -> Result<()> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|soft| soft < 4_096) {
+        limit.current = Some(4_096);
+        setrlimit(Resource::Nofile, limit).context("cannot raise the open-file limit to 4,096")?;
+    }
+    Ok(())
+}
+
 /// A running server and its PID, for `/proc`.
 pub struct Server {
     /// Its base URL, `http://127.0.0.1:<port>/`.
