@@ -7,11 +7,13 @@
 //!   [`loadgen`] is a closed-loop HTTP/1.1 keep-alive load generator; both use [`client`] and
 //!   record latencies in [`stats`].
 //! - [`sample`] watches a server from `/proc` while load runs against it.
+//! - [`abuse`] floods `/login` and holds half-open connections, watching what that does.
 //! - [`run`] performs the steps and assembles the typed [`report`].
 //! - [`render`] writes the report as markdown, judging it against [`targets::TARGETS`].
 //!
 //! Everything talks to loopback addresses only.
 
+pub mod abuse;
 pub mod client;
 pub mod flows;
 pub mod loadgen;

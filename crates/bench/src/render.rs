@@ -159,12 +159,26 @@ pub fn tables(report: &Report) -> String {
          other programs, and kernel network work charged to no process.\n",
     );
 
+    let rows = report.stores.iter().flat_map(|run| {
+        let rows = run.abuse.rows(plan).into_iter();
+        rows.map(|(what, measured, bound, held)| {
+            let (store, held) = (run.store.to_string(), held.map_or("–", met).to_owned());
+            vec![what, store, measured, bound.to_owned(), held]
+        })
+    });
+    table(&mut md, "abuse | store | this run | bound | ", rows, false);
+
     let rows = targets::judge(report).into_iter().map(|verdict| {
-        let met = if verdict.met { "met" } else { "**missed**" };
-        vec![verdict.target, verdict.measured, met.to_owned()]
+        let met = met(verdict.met).to_owned();
+        vec![verdict.target, verdict.measured, met]
     });
     table(&mut md, "target (2 cores) | this run | ", rows, false);
     md
+}
+
+/// A verdict's cell.
+fn met(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
 }
 
 /// Appends a blank line and a markdown table: the header's cells (separated by `" | "`), then

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sesame_testkit::bins::Store;
 
+use crate::abuse::Abuse;
 use crate::flows::FlowReport;
 use crate::loadgen::LoadReport;
 
@@ -57,6 +58,14 @@ pub struct Plan {
     pub logged_in_level: usize,
     /// Total sessions for the third level (the rest are filler, never requested).
     pub total_level: usize,
+    /// Cookieless `GET /login` in the abuse step's flood.
+    pub login_flood: usize,
+    /// Half-open connections in the abuse step.
+    pub half_open: usize,
+    /// When a half-open connection should be closed by, seconds after its opening.
+    pub half_open_check_seconds: f64,
+    /// `SERVER_HEADER_READ_TIMEOUT` given to sesame; `None` leaves its default.
+    pub header_read_timeout: Option<String>,
 }
 
 impl Plan {
@@ -73,6 +82,12 @@ impl Plan {
             duration_seconds,
             logged_in_level: 10_000 / scale,
             total_level: 100_000 / scale,
+            login_flood: if quick { 5_000 } else { 100_000 },
+            half_open: 1_000 / scale,
+            // A quick run checks sooner, so sesame gets a shorter header-read timeout than its
+            // default (at most 30 s, within the 40 s bound).
+            half_open_check_seconds: if quick { 10.0 } else { 40.0 },
+            header_read_timeout: quick.then(|| "5s".to_owned()),
         }
     }
 }
@@ -115,6 +130,8 @@ pub struct StoreRun {
     pub levels: Vec<Level>,
     /// Memory per session, from the levels; absent when a level is missing.
     pub bytes_per_session: Option<BytesPerSession>,
+    /// The abuse step.
+    pub abuse: Abuse,
 }
 
 /// CPU time per login, milliseconds, of each process involved.
@@ -296,10 +313,18 @@ pub fn bytes_per_session(
 }
 
 impl Report {
-    /// Every level where a page view failed or showed another user's page, described.
+    /// Every level where a page view failed or showed another user's page, and every abuse
+    /// page-view run that showed another user's page (errors there are what abuse may cause).
     pub fn wrong_answers(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for run in &self.stores {
+            for load in run.abuse.users.iter().chain(&run.abuse.page_views) {
+                if load.wrong_user > 0 {
+                    let first = load.first_problem.as_deref().unwrap_or("?");
+                    let (store, wrong) = (run.store, load.wrong_user);
+                    problems.push(format!("{store} abuse: {wrong} wrong user; first: {first}"));
+                }
+            }
             for level in &run.levels {
                 let load = &level.views.load;
                 if load.errors + load.non_2xx + load.wrong_user > 0 {

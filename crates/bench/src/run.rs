@@ -10,6 +10,7 @@
 //! 3. more logins up to the second scale level, page views again; then filler logged-in sessions
 //!    up to the top level (copies of a real one written straight into Redis or SQLite; for the
 //!    memory store, which nothing outside sesame can write, real logins), page views again.
+//! 4. the abuse step ([`abuse`]): a `/login` flood, half-open connections, page views under a flood.
 //!
 //! The load generator and the login driver run in this process on one Tokio runtime; the servers
 //! are processes of their own, so `/proc` tells each one's CPU time apart.
@@ -27,6 +28,7 @@ use sesame_testkit::procfs;
 use tokio::runtime::Runtime;
 use url::Url;
 
+use crate::abuse;
 use crate::flows::{self, FlowConfig, FlowReport, Mode, Session};
 use crate::loadgen::LoadConfig;
 use crate::report::{self, Ceiling, Level, LoginCpu, Machine, PageViews, Plan, ProviderAlone};
@@ -128,7 +130,11 @@ impl Run {
     /// Everything measured for one store.
     fn store(&self, store: Store, dir: &Path) -> Result<StoreRun> {
         let plan = &self.plan;
-        let s = Sesame::start(&self.tools, self.idp.issuer(), store, dir.to_path_buf())?;
+        let timeout = plan.header_read_timeout.iter();
+        let env: Vec<_> = timeout
+            .map(|t| ("SERVER_HEADER_READ_TIMEOUT", t.clone()))
+            .collect();
+        let s = Sesame::start(&self.tools, self.idp.issuer(), store, dir.into(), &env)?;
         let app = &s.server.url;
         // Let it settle before reading its idle footprint.
         thread::sleep(Duration::from_millis(500));
@@ -184,6 +190,9 @@ impl Run {
         // The same cookies as the second level: the filler sessions only sit in the store.
         levels.push(self.level(&s, &second, filler)?);
 
+        // 4. Abuse, with the second level's users.
+        let abuse = abuse::measure(&self.runtime, plan, &s, &self.load(app, &second, true))?;
+
         Ok(StoreRun {
             store,
             bytes_per_session: report::bytes_per_session(rss_idle_kib, &store_idle, &levels),
@@ -197,6 +206,7 @@ impl Run {
             ceiling: Ceiling { before, after },
             filler_seconds,
             levels,
+            abuse,
         })
     }
 

@@ -130,13 +130,22 @@ pub struct Sesame {
 }
 
 impl Sesame {
-    /// Starts the store's backing (if any) and `sesame` in front of the provider at `issuer`.
-    pub fn start(tools: &Tools, issuer: &str, store: Store, dir: PathBuf) -> Result<Self> {
+    /// Starts the store's backing (if any) and `sesame` in front of the provider at `issuer`, with
+    /// `env` on top of its usual environment.
+    pub fn start(
+        tools: &Tools,
+        issuer: &str,
+        store: Store,
+        dir: PathBuf,
+        env: &[(&str, String)],
+    ) -> Result<Self> {
         fs::create_dir_all(&dir)?;
         let [redis_port, port] = free_ports()?;
         let mut app = App::local(issuer, port, store)?;
         let redis = app.start_store(&dir, redis_port)?;
-        let server = Server::start("sesame", app.command(&tools.bins.sesame, &dir), &dir, port)?;
+        let mut command = app.command(&tools.bins.sesame, &dir);
+        command.envs(env.iter().map(|(name, value)| (name, value)));
+        let server = Server::start("sesame", command, &dir, port)?;
         Ok(Self {
             store,
             dir,
