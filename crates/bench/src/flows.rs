@@ -4,12 +4,11 @@
 //! `GET /login` (302 to the provider, a session cookie) → `GET {authorize}&mock_auto_login=NAME`
 //! (302 back with a code) → `GET /callback` (Sesame exchanges the code, verifies the ID token,
 //! reads userinfo, cycles the session ID; 302 to `/`). Each flow ends holding the logged-in
-//! cookie, and the page for it must say "Welcome {Name}!".
+//! cookie, and the page for it must say "Welcome {Name}!". Whatever cookies `/login` sets (a
+//! pre-login session, or a cookie per pending login) go back to `/callback`.
 //!
 //! [`Mode::Provider`] does the provider's half alone — authorize, token (PKCE, client_secret_basic),
 //! userinfo — as Sesame would, so the mock IdP's own cost is measured apart from Sesame's.
-//!
-//! [`Mode::Pending`] only starts logins (`GET /login`): a session holding a pending login.
 //!
 //! The flows share one HTTP client that follows no redirects and keeps no cookies; its keep-alive
 //! connections are reused from flow to flow, as a browser reuses its own.
@@ -44,8 +43,6 @@ pub enum Mode {
     Login,
     /// The provider alone: authorize → token → userinfo.
     Provider,
-    /// `GET /login` only: sessions holding a pending login.
-    Pending,
 }
 
 impl Mode {
@@ -54,7 +51,6 @@ impl Mode {
         match self {
             Self::Login => &["app /login", "idp /authorize", "app /callback"],
             Self::Provider => &["idp /authorize", "idp /oauth/token", "idp /userinfo"],
-            Self::Pending => &["app /login"],
         }
     }
 }
@@ -140,7 +136,7 @@ pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
     let client = client()?;
     let provider = match config.mode {
         Mode::Provider => Some(discover(&client, &config.issuer).await?),
-        Mode::Login | Mode::Pending => None,
+        Mode::Login => None,
     };
     let cpu_before = procfs::cpu_seconds(std::process::id())?;
     let start = Instant::now();
@@ -151,7 +147,6 @@ pub async fn run(config: &FlowConfig) -> Result<(FlowReport, Vec<Session>)> {
             let mut laps = Laps(Instant::now(), Vec::new());
             let outcome = match (config.mode, provider) {
                 (Mode::Login, _) => login(client, config, &user, &mut laps).await.map(Some),
-                (Mode::Pending, _) => pending(client, config, &mut laps).await.map(|()| None),
                 (Mode::Provider, Some(provider)) => {
                     let flow = provider_flow(client, &config.app, provider, &user, &mut laps);
                     flow.await.map(|()| None)
@@ -239,23 +234,17 @@ async fn redirect(request: RequestBuilder) -> Result<(Url, HeaderMap)> {
 /// The `name=value` pair `headers` set with `Set-Cookie` for `name`, or `None` when they set none
 /// (or clear it).
 pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok()?.split(';').next())
-        .map(str::trim)
-        .find(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(n, v)| n == name && !v.is_empty())
-        })
+    cookies_set(headers)
+        .find(|pair| pair.split_once('=').is_some_and(|(n, _)| n == name))
         .map(str::to_owned)
 }
 
-/// `GET /login` on the app: the redirect to the provider and the session cookie it set.
-async fn start_login(client: &Client, config: &FlowConfig) -> Result<(Url, String)> {
-    let (authorize, headers) = redirect(client.get(config.app.join("/login")?)).await?;
-    let cookie = set_cookie(&headers, SESSION_COOKIE).context("/login set no session cookie")?;
-    Ok((authorize, cookie))
+/// The non-empty `name=value` pairs `headers` set with `Set-Cookie`.
+fn cookies_set(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    (headers.get_all(SET_COOKIE).iter())
+        .filter_map(|value| value.to_str().ok()?.split(';').next())
+        .map(str::trim)
+        .filter(|pair| pair.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
 }
 
 /// The whole login through Sesame.
@@ -265,7 +254,9 @@ async fn login(
     user: &str,
     laps: &mut Laps,
 ) -> Result<Session> {
-    let (mut approve, cookie) = start_login(client, config).await?;
+    let (mut approve, headers) = redirect(client.get(config.app.join("/login")?)).await?;
+    let cookie = cookies_set(&headers).collect::<Vec<_>>().join("; ");
+    ensure!(!cookie.is_empty(), "/login set no cookie");
     laps.lap();
 
     approve
@@ -282,7 +273,7 @@ async fn login(
     let logged_in =
         set_cookie(&headers, SESSION_COOKIE).context("/callback set no session cookie")?;
     ensure!(
-        logged_in != cookie,
+        !cookie.split("; ").any(|pair| pair == logged_in),
         "the session ID was not cycled at login"
     );
     laps.lap();
@@ -290,13 +281,6 @@ async fn login(
         cookie: logged_in,
         expected: format!("Welcome {}!", display_name(user)),
     })
-}
-
-/// `GET /login` only: the session it makes sits in the store, never requested again.
-async fn pending(client: &Client, config: &FlowConfig, laps: &mut Laps) -> Result<()> {
-    start_login(client, config).await?;
-    laps.lap();
-    Ok(())
 }
 
 /// The provider's endpoints, from its discovery document.

@@ -3,15 +3,17 @@
 //!
 //! - [`stack`] starts the processes measured: the mock IdP, `sesame` per store (with its
 //!   `redis-server` or SQLite file) and the bare-axum ceiling (bin `bench-ceiling`).
-//! - [`flows`] drives complete logins (and the provider's half alone, and pending logins);
+//! - [`flows`] drives complete logins (and the provider's half alone);
 //!   [`loadgen`] is a closed-loop HTTP/1.1 keep-alive load generator; both use [`client`] and
 //!   record latencies in [`stats`].
 //! - [`sample`] watches a server from `/proc` while load runs against it.
+//! - [`abuse`] floods `/login` and holds half-open connections, watching what that does.
 //! - [`run`] performs the steps and assembles the typed [`report`].
 //! - [`render`] writes the report as markdown, judging it against [`targets::TARGETS`].
 //!
 //! Everything talks to loopback addresses only.
 
+pub mod abuse;
 pub mod client;
 pub mod flows;
 pub mod loadgen;

@@ -116,13 +116,13 @@ pub fn tables(report: &Report) -> String {
             mib(run.rss_after_logins_kib),
             mib(first.views.rss_max_under_load_kib),
             optional(per.and_then(|per| per.logged_in)),
-            optional(per.and_then(|per| per.pending)),
+            optional(per.and_then(|per| per.filler)),
             optional(per.map(|per| per.all_sessions_at_top_level)),
         ]
     });
     let header = format!(
         "memory | sesame RSS idle | after logins | under load | bytes per logged-in session | per \
-         pending login | per session at {}",
+         filler session | per session at {}",
         count(plan.total_level)
     );
     table(&mut md, &header, rows, true);
@@ -130,7 +130,8 @@ pub fn tables(report: &Report) -> String {
         "\nBytes per session: memory store, the change of sesame's RSS between scale levels over \
          the sessions added; Redis, the change of `used_memory` over the keys added; SQLite, the \
          change of the database's pages over the rows added. Logged-in sessions come from real \
-         logins; pending logins from `GET /login` alone.\n",
+         logins; filler sessions, from the second level to the top, are copies of a logged-in one \
+         written straight into Redis or SQLite, and real logins for the memory store.\n",
     );
 
     let rows = runs().flat_map(|(run, first)| {
@@ -148,22 +149,36 @@ pub fn tables(report: &Report) -> String {
             ]
         })
     });
-    let header = "scale: page views with more sessions in the store | sessions (logged in) | req/s | \
+    let header = "scale: page views with more sessions in the store | sessions (requested) | req/s | \
                   vs first level | p99 ms | CPU µs/req | other load, cores";
     table(&mut md, header, rows, true);
     md.push_str(
         "\nPage views spread every logged-in session's cookie over the requests; at the top level \
-         the sessions beyond those are pending logins, which sit in the store but are not \
-         requested. \"Other load\" is CPU time not charged to sesame, its Redis or the generator: \
+         the sessions beyond those are filler logged-in sessions, which sit in the store but are \
+         not requested. \"Other load\" is CPU time not charged to sesame, its Redis or the generator: \
          other programs, and kernel network work charged to no process.\n",
     );
 
+    let rows = report.stores.iter().flat_map(|run| {
+        let rows = run.abuse.rows(plan).into_iter();
+        rows.map(|(what, measured, bound, held)| {
+            let (store, held) = (run.store.to_string(), held.map_or("–", met).to_owned());
+            vec![what, store, measured, bound.to_owned(), held]
+        })
+    });
+    table(&mut md, "abuse | store | this run | bound | ", rows, false);
+
     let rows = targets::judge(report).into_iter().map(|verdict| {
-        let met = if verdict.met { "met" } else { "**missed**" };
-        vec![verdict.target, verdict.measured, met.to_owned()]
+        let met = met(verdict.met).to_owned();
+        vec![verdict.target, verdict.measured, met]
     });
     table(&mut md, "target (2 cores) | this run | ", rows, false);
     md
+}
+
+/// A verdict's cell.
+fn met(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
 }
 
 /// Appends a blank line and a markdown table: the header's cells (separated by `" | "`), then

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sesame_testkit::bins::Store;
 
+use crate::abuse::Abuse;
 use crate::flows::FlowReport;
 use crate::loadgen::LoadReport;
 
@@ -55,8 +56,16 @@ pub struct Plan {
     pub duration_seconds: f64,
     /// Logged-in sessions for the second scale level (made by real logins).
     pub logged_in_level: usize,
-    /// Total sessions for the third level (the rest are pending logins).
+    /// Total sessions for the third level (the rest are filler, never requested).
     pub total_level: usize,
+    /// Cookieless `GET /login` in the abuse step's flood.
+    pub login_flood: usize,
+    /// Half-open connections in the abuse step.
+    pub half_open: usize,
+    /// When a half-open connection should be closed by, seconds after its opening.
+    pub half_open_check_seconds: f64,
+    /// `SERVER_HEADER_READ_TIMEOUT` given to sesame; `None` leaves its default.
+    pub header_read_timeout: Option<String>,
 }
 
 impl Plan {
@@ -73,6 +82,12 @@ impl Plan {
             duration_seconds,
             logged_in_level: 10_000 / scale,
             total_level: 100_000 / scale,
+            login_flood: if quick { 5_000 } else { 100_000 },
+            half_open: 1_000 / scale,
+            // A quick run checks sooner, so sesame gets a shorter header-read timeout than its
+            // default (at most 30 s, within the 40 s bound).
+            half_open_check_seconds: if quick { 10.0 } else { 40.0 },
+            header_read_timeout: quick.then(|| "5s".to_owned()),
         }
     }
 }
@@ -108,12 +123,15 @@ pub struct StoreRun {
     pub page_bytes: u64,
     /// The bare-axum ceiling, just before and just after the first level's page views.
     pub ceiling: Ceiling,
-    /// The pending logins that fill the store up to the top level.
-    pub pending_filler: FlowReport,
+    /// Seconds taken to fill the store up to the top level: real logins for the memory store,
+    /// copies of a logged-in session written straight into Redis or SQLite.
+    pub filler_seconds: f64,
     /// Page views at each scale level, from the fewest sessions to the most.
     pub levels: Vec<Level>,
     /// Memory per session, from the levels; absent when a level is missing.
     pub bytes_per_session: Option<BytesPerSession>,
+    /// The abuse step.
+    pub abuse: Abuse,
 }
 
 /// CPU time per login, milliseconds, of each process involved.
@@ -183,10 +201,10 @@ impl Ceiling {
 pub struct Level {
     /// Sessions in the store.
     pub sessions: usize,
-    /// Of which logged in (the rest are pending logins); the requests use these.
+    /// Of which requested: the page views carry these sessions' cookies.
     pub logged_in: usize,
-    /// Pending-login sessions.
-    pub pending: usize,
+    /// Logged-in sessions that only sit in the store.
+    pub filler: usize,
     /// The page views.
     pub views: PageViews,
     /// Sesame's RSS after the page views, KiB.
@@ -228,8 +246,8 @@ pub enum StoreSize {
 pub struct BytesPerSession {
     /// Per logged-in session: from the first level to the second (real logins).
     pub logged_in: Option<f64>,
-    /// Per pending login: from the second level to the third.
-    pub pending: Option<f64>,
+    /// Per filler session (logged in, never requested): from the second level to the third.
+    pub filler: Option<f64>,
     /// Everything the store holds at the top level over every session in it.
     pub all_sessions_at_top_level: f64,
 }
@@ -289,16 +307,24 @@ pub fn bytes_per_session(
     };
     Some(BytesPerSession {
         logged_in: slope(first, second),
-        pending: slope(second, top),
+        filler: slope(second, top),
         all_sessions_at_top_level: (bytes(top) - idle) / count.max(1) as f64,
     })
 }
 
 impl Report {
-    /// Every level where a page view failed or showed another user's page, described.
+    /// Every level where a page view failed or showed another user's page, and every abuse
+    /// page-view run that showed another user's page (errors there are what abuse may cause).
     pub fn wrong_answers(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for run in &self.stores {
+            for load in run.abuse.users.iter().chain(&run.abuse.page_views) {
+                if load.wrong_user > 0 {
+                    let first = load.first_problem.as_deref().unwrap_or("?");
+                    let (store, wrong) = (run.store, load.wrong_user);
+                    problems.push(format!("{store} abuse: {wrong} wrong user; first: {first}"));
+                }
+            }
             for level in &run.levels {
                 let load = &level.views.load;
                 if load.errors + load.non_2xx + load.wrong_user > 0 {

@@ -7,9 +7,10 @@
 //! 2. page views of `/` with every logged-in cookie (warm-up, then the window), between two runs of
 //!    the ceiling (a static page of the size Sesame's logged-in page has) so that both see the same
 //!    machine; a sample of pages is checked for the cookie's own user.
-//! 3. more logins up to the second scale level, page views again; then pending-login sessions
-//!    (`GET /login` only: real sessions in the store, made many times faster than logins) up to the
-//!    top level, page views again.
+//! 3. more logins up to the second scale level, page views again; then filler logged-in sessions
+//!    up to the top level (copies of a real one written straight into Redis or SQLite; for the
+//!    memory store, which nothing outside sesame can write, real logins), page views again.
+//! 4. the abuse step ([`abuse`]): a `/login` flood, half-open connections, page views under a flood.
 //!
 //! The load generator and the login driver run in this process on one Tokio runtime; the servers
 //! are processes of their own, so `/proc` tells each one's CPU time apart.
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
 use reqwest::header::COOKIE;
@@ -27,6 +28,7 @@ use sesame_testkit::procfs;
 use tokio::runtime::Runtime;
 use url::Url;
 
+use crate::abuse;
 use crate::flows::{self, FlowConfig, FlowReport, Mode, Session};
 use crate::loadgen::LoadConfig;
 use crate::report::{self, Ceiling, Level, LoginCpu, Machine, PageViews, Plan, ProviderAlone};
@@ -37,6 +39,7 @@ use crate::stack::{self, Server, Sesame, Tools};
 /// Measures every store in `stores`, keeping logs and working files under `work`.
 pub fn measure(stores: &[Store], quick: bool, work: &Path) -> Result<Report> {
     stack::preflight(stores)?;
+    stack::raise_open_file_limit()?;
     let tools = Tools::beside_this_program()?;
     let machine = machine()?;
     println!(
@@ -93,11 +96,7 @@ impl Run {
             app: app.clone(),
             issuer: Url::parse(self.idp.issuer())?,
             flows: count,
-            // Pending logins are one cheap request each: more at once fill the store faster.
-            concurrency: match mode {
-                Mode::Pending => 32,
-                Mode::Login | Mode::Provider => self.plan.login_concurrency,
-            },
+            concurrency: self.plan.login_concurrency,
             user_prefix: prefix.to_owned(),
         };
         let (report, sessions) = self.runtime.block_on(flows::run(&config))?;
@@ -131,7 +130,11 @@ impl Run {
     /// Everything measured for one store.
     fn store(&self, store: Store, dir: &Path) -> Result<StoreRun> {
         let plan = &self.plan;
-        let s = Sesame::start(&self.tools, self.idp.issuer(), store, dir.to_path_buf())?;
+        let timeout = plan.header_read_timeout.iter();
+        let env: Vec<_> = timeout
+            .map(|t| ("SERVER_HEADER_READ_TIMEOUT", t.clone()))
+            .collect();
+        let s = Sesame::start(&self.tools, self.idp.issuer(), store, dir.into(), &env)?;
         let app = &s.server.url;
         // Let it settle before reading its idle footprint.
         thread::sleep(Duration::from_millis(500));
@@ -171,19 +174,24 @@ impl Run {
         let mut levels = vec![self.level(&s, &first, 0)?];
         let after = self.ceiling(dir, "ceiling-after", page_bytes, &first)?;
 
-        // 3. More logged-in sessions (real logins), then pending logins on top.
+        // 3. More logged-in sessions (real logins), then filler sessions on top.
         let more = plan.logged_in_level.saturating_sub(sessions.len());
         sessions.extend(self.flows(Mode::Login, app, more, "more")?.1);
         let second: Arc<[Session]> = sessions.into();
         levels.push(self.level(&s, &second, 0)?);
-        let pending = plan.total_level.saturating_sub(second.len());
-        let (pending_filler, _) = self.flows(Mode::Pending, app, pending, "pending")?;
-        println!(
-            "    {pending} pending-login sessions at {:.0}/s",
-            pending_filler.flows_per_second
-        );
-        // The same cookies as the second level: the pending sessions only sit in the store.
-        levels.push(self.level(&s, &second, pending)?);
+        let filler = plan.total_level.saturating_sub(second.len());
+        let started = Instant::now();
+        match store {
+            Store::Memory => drop(self.flows(Mode::Login, app, filler, "filler")?),
+            Store::Redis | Store::Sqlite => s.copy_a_session(filler)?,
+        }
+        let filler_seconds = started.elapsed().as_secs_f64();
+        println!("    {filler} filler sessions in {filler_seconds:.1} s");
+        // The same cookies as the second level: the filler sessions only sit in the store.
+        levels.push(self.level(&s, &second, filler)?);
+
+        // 4. Abuse, with the second level's users.
+        let abuse = abuse::measure(&self.runtime, plan, &s, &self.load(app, &second, true))?;
 
         Ok(StoreRun {
             store,
@@ -196,20 +204,21 @@ impl Run {
             login_cpu_ms,
             page_bytes,
             ceiling: Ceiling { before, after },
-            pending_filler,
+            filler_seconds,
             levels,
+            abuse,
         })
     }
 
-    /// Page views of `/` with `sessions`' cookies, `pending` more sessions sitting in the store.
-    fn level(&self, s: &Sesame, sessions: &Arc<[Session]>, pending: usize) -> Result<Level> {
+    /// Page views of `/` with `sessions`' cookies, `filler` more sessions sitting in the store.
+    fn level(&self, s: &Sesame, sessions: &Arc<[Session]>, filler: usize) -> Result<Level> {
         let load = self.load(&s.server.url, sessions, true);
         let helpers: Vec<u32> = s.redis_pid().into_iter().collect();
         let views = sample::page_views(&self.runtime, &load, s.server.pid, &helpers)?;
         let level = Level {
-            sessions: sessions.len() + pending,
+            sessions: sessions.len() + filler,
             logged_in: sessions.len(),
-            pending,
+            filler,
             rss_after_kib: procfs::rss_kib(s.server.pid)?,
             store_size: s.store_size()?,
             views,

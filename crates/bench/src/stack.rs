@@ -49,6 +49,18 @@ pub fn preflight(stores: &[Store]) -> Result<()> {
     Ok(())
 }
 
+/// Raises this process's soft open-file limit to at least 4,096, for the half-open connections of
+/// the abuse step; call it before starting any server, so that they inherit it.
+pub fn raise_open_file_limit() -> Result<()> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|soft| soft < 4_096) {
+        limit.current = Some(4_096);
+        setrlimit(Resource::Nofile, limit).context("cannot raise the open-file limit to 4,096")?;
+    }
+    Ok(())
+}
+
 /// A running server and its PID, for `/proc`.
 pub struct Server {
     /// Its base URL, `http://127.0.0.1:<port>/`.
@@ -118,13 +130,22 @@ pub struct Sesame {
 }
 
 impl Sesame {
-    /// Starts the store's backing (if any) and `sesame` in front of the provider at `issuer`.
-    pub fn start(tools: &Tools, issuer: &str, store: Store, dir: PathBuf) -> Result<Self> {
+    /// Starts the store's backing (if any) and `sesame` in front of the provider at `issuer`, with
+    /// `env` on top of its usual environment.
+    pub fn start(
+        tools: &Tools,
+        issuer: &str,
+        store: Store,
+        dir: PathBuf,
+        env: &[(&str, String)],
+    ) -> Result<Self> {
         fs::create_dir_all(&dir)?;
         let [redis_port, port] = free_ports()?;
         let mut app = App::local(issuer, port, store)?;
         let redis = app.start_store(&dir, redis_port)?;
-        let server = Server::start("sesame", app.command(&tools.bins.sesame, &dir), &dir, port)?;
+        let mut command = app.command(&tools.bins.sesame, &dir);
+        command.envs(env.iter().map(|(name, value)| (name, value)));
+        let server = Server::start("sesame", command, &dir, port)?;
         Ok(Self {
             store,
             dir,
@@ -162,25 +183,66 @@ impl Sesame {
             Store::Sqlite => sqlite_size(&self.dir.join(SQLITE_FILE)),
         }
     }
+
+    /// Adds `count` copies of a logged-in session already in the Redis or SQLite store, written
+    /// straight into it under fresh IDs of the real IDs' length (22 characters): sessions of a
+    /// real size, made in a second instead of minutes of logins. Not for the memory store.
+    pub fn copy_a_session(&self, count: usize) -> Result<()> {
+        const ID: &str = "bench-filler-%09d";
+        match self.store {
+            Store::Memory => bail!("the memory store cannot be written from outside sesame"),
+            Store::Redis => {
+                let Reply::Bulk(Some(key)) = redis::query(self.redis_port, &["RANDOMKEY"])? else {
+                    bail!("the Redis store holds no session to copy");
+                };
+                let script = format!(
+                    "local v = redis.call('GET', KEYS[1]) local ttl = redis.call('PTTL', KEYS[1]) \
+                     for i = 1, tonumber(ARGV[1]) do redis.call('SET', \
+                     string.format('{ID}', i), v, 'PX', ttl > 0 and ttl or 3600000) end return 1"
+                );
+                let count = count.to_string();
+                match redis::query(self.redis_port, &["EVAL", &script, "1", &key, &count])? {
+                    Reply::Integer(1) => Ok(()),
+                    other => bail!("copying a Redis session answered {other}"),
+                }
+            }
+            Store::Sqlite => sqlite3(
+                &self.dir.join(SQLITE_FILE),
+                &format!(
+                    "pragma busy_timeout = 5000; with recursive n(i) as (select 1 union all \
+                     select i + 1 from n where i < {count}) insert into tower_sessions (id, data, \
+                     expiry_date) select printf('{ID}', i), s.data, s.expiry_date from n, (select \
+                     data, expiry_date from tower_sessions limit 1) as s;"
+                ),
+            )
+            .map(drop),
+        }
+    }
 }
 
-/// The SQLite store's rows, their payload and the database's pages, from the `sqlite3` tool.
-fn sqlite_size(db: &Path) -> Result<StoreSize> {
+/// Runs `sql` on the database `db` with the `sqlite3` tool; its output.
+fn sqlite3(db: &Path, sql: &str) -> Result<String> {
     let output = Command::new("sqlite3")
         .arg(db)
-        .arg(
-            "select count(*), coalesce(sum(length(data)), 0) from tower_sessions; \
-             pragma page_count; pragma page_size;",
-        )
+        .arg(sql)
         .output()
         .context("cannot run sqlite3")?;
-    let text = String::from_utf8_lossy(&output.stdout);
     ensure!(
         output.status.success(),
         "sqlite3 {}: {}",
         db.display(),
         String::from_utf8_lossy(&output.stderr)
     );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The SQLite store's rows, their payload and the database's pages, from the `sqlite3` tool.
+fn sqlite_size(db: &Path) -> Result<StoreSize> {
+    let text = sqlite3(
+        db,
+        "select count(*), coalesce(sum(length(data)), 0) from tower_sessions; \
+         pragma page_count; pragma page_size;",
+    )?;
     let numbers: Vec<u64> = text
         .split(['|', '\n'])
         .filter_map(|part| part.trim().parse().ok())

@@ -22,8 +22,17 @@ pub fn memory_kib() -> io::Result<u64> {
 /// CPU seconds (user + system) `pid` has used, from `/proc/<pid>/stat`. For this process, pass
 /// `std::process::id()`: the figure covers all its threads.
 pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = fs::read_to_string(&path)?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds the calling thread alone has used, from `/proc/thread-self/stat`.
+pub fn thread_cpu_seconds() -> io::Result<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+/// utime + stime of a `/proc/.../stat` file, seconds.
+fn stat_cpu_seconds(path: &str) -> io::Result<f64> {
+    let stat = fs::read_to_string(path)?;
     // After the parenthesised name (which may hold spaces) come fields 3...; utime and stime are
     // fields 14 and 15, so at indexes 11 and 12 of the rest.
     let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
