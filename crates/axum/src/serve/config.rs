@@ -5,7 +5,7 @@ use crate::vars;
 use crate::{BuildError, ConfigError};
 use std::time::Duration;
 
-/// How the server loop of [`serve`] treats connections. [`Default`] is what the `sesame`
+/// How the server loop of [`serve`](crate::serve()) treats connections. [`Default`] is what the `sesame`
 /// binary uses when no `SERVER_*` variable is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
@@ -116,7 +116,7 @@ impl ServeConfig {
         }
     }
 
-    /// The most connections [`serve`] holds open at once: [`ServeConfig::max_connections`]
+    /// The most connections [`serve`](crate::serve()) holds open at once: [`ServeConfig::max_connections`]
     /// when set, else three quarters of the process's open-file soft limit (`ulimit -n`), and
     /// at least 32 files fewer, which leaves descriptors for the store, the provider's
     /// connections and the process's own files. Without a limit to read, 16384.
