@@ -53,6 +53,9 @@ pub enum Misbehaviour {
     /// a hostile provider or a compromised account field could: an RP that logs it unescaped
     /// lets it forge log entries.
     LogForgingSub,
+    /// The token endpoint refuses with an OAuth `error` code holding a newline and a fake log
+    /// line: an RP that logs the refusal unescaped lets it forge log entries.
+    TokenErrorForgedLine,
 }
 
 /// The `sub` of [`Misbehaviour::LogForgingSub`]: the username's, then a line that looks like
@@ -62,7 +65,7 @@ pub const LOG_FORGING_LINE: &str =
 
 impl Misbehaviour {
     /// Every value, `None` first (the order of the demo form's menu).
-    pub const ALL: [Misbehaviour; 21] = [
+    pub const ALL: [Misbehaviour; 22] = [
         Misbehaviour::None,
         Misbehaviour::WrongIss,
         Misbehaviour::WrongAud,
@@ -84,6 +87,7 @@ impl Misbehaviour {
         Misbehaviour::TokenSlow,
         Misbehaviour::AccessDenied,
         Misbehaviour::LogForgingSub,
+        Misbehaviour::TokenErrorForgedLine,
     ];
 
     /// The kebab-case name used in `mock_misbehave`.
@@ -110,6 +114,7 @@ impl Misbehaviour {
             Misbehaviour::TokenSlow => "token-slow",
             Misbehaviour::AccessDenied => "access-denied",
             Misbehaviour::LogForgingSub => "log-forging-sub",
+            Misbehaviour::TokenErrorForgedLine => "token-error-forged-line",
         }
     }
 
@@ -137,6 +142,7 @@ impl Misbehaviour {
             Misbehaviour::TokenSlow => "token endpoint waits 30 s",
             Misbehaviour::AccessDenied => "login refused (error=access_denied)",
             Misbehaviour::LogForgingSub => "sub with a newline and a fake log line",
+            Misbehaviour::TokenErrorForgedLine => "token error code with a fake log line",
         }
     }
 }

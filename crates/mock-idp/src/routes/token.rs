@@ -203,6 +203,15 @@ async fn respond(idp: &MockIdp, grant: Grant) -> Response {
                 .into_response();
         }
         Misbehaviour::TokenSlow => tokio::time::sleep(SLOW_DELAY).await,
+        Misbehaviour::TokenErrorForgedLine => {
+            let error = format!("invalid_grant\n{}", crate::misbehaviour::LOG_FORGING_LINE);
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CACHE_CONTROL, "no-store")],
+                axum::Json(serde_json::json!({ "error": error })),
+            )
+                .into_response();
+        }
         _ => {}
     }
     let keys = idp.signing_keys();

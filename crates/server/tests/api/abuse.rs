@@ -325,29 +325,40 @@ async fn confirmation_token(app: &TestApp) -> String {
     page[start..].split('"').next().unwrap().to_owned()
 }
 
-/// Finding 6: a `sub` with a newline wrote a fake log line. Now untrusted values are logged
-/// escaped: the line stays one line.
+/// Finding 6: untrusted values with a newline wrote fake log lines. Now they are logged
+/// escaped, on success (a `sub` with a newline) and on refusal (a token endpoint's `error`
+/// code with one): each line stays one line.
 #[tokio::test]
-async fn a_newline_in_a_claim_cannot_forge_a_log_line() {
+async fn newlines_from_the_provider_cannot_forge_log_lines() {
     let app = TestApp::builder().mode(Mode::Process).spawn().await;
-    let callback = app
-        .callback_with(&[
-            ("mock_auto_login", "alice"),
-            ("mock_misbehave", "log-forging-sub"),
-        ])
-        .await;
-    assert_eq!(
-        app.get_absolute(&callback).await.status(),
-        StatusCode::FOUND
-    );
+    for (misbehaviour, status) in [
+        ("log-forging-sub", StatusCode::FOUND),
+        ("token-error-forged-line", StatusCode::UNAUTHORIZED),
+    ] {
+        let callback = app
+            .callback_with(&[
+                ("mock_auto_login", "alice"),
+                ("mock_misbehave", misbehaviour),
+            ])
+            .await;
+        assert_eq!(
+            app.get_absolute(&callback).await.status(),
+            status,
+            "{misbehaviour}"
+        );
+    }
     let log = app.process_log();
-    assert!(log.contains("user logged in"), "{log}");
+    assert!(
+        log.contains("user logged in") && log.contains("login refused"),
+        "{log}"
+    );
     assert!(
         !log.lines()
             .any(|line| line.starts_with(sesame_mock_idp::LOG_FORGING_LINE)),
         "a forged line in the log:\n{log}"
     );
     assert!(log.contains("mock|alice\\n2026-01-01"), "escaped: {log}");
+    assert!(log.contains("invalid_grant\\n2026-01-01"), "escaped: {log}");
 }
 
 /// Finding 7: guessable keys and the compose file's public key were accepted with a real
@@ -372,9 +383,7 @@ async fn weak_and_public_keys_are_refused_at_startup() {
         (zeros_and_one.as_str(), real.issuer(), "predictable"),
         (demo, real.issuer(), "public demo key"),
     ] {
-        let output = sesame_with_key(issuer, key).output().unwrap();
-        assert!(!output.status.success(), "{key} must be refused");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = refused_start(sesame_with_key(issuer, key), key);
         assert!(
             stderr.contains("APP_SECRET_KEY") && stderr.contains(refusal),
             "{key}: {stderr}"
@@ -390,6 +399,32 @@ async fn weak_and_public_keys_are_refused_at_startup() {
         .spawn()
         .await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
+
+/// Runs `sesame`, which must exit non-zero within 20 s (a sesame that accepts the key would
+/// serve forever: it is killed and the test fails); returns its stderr.
+fn refused_start(mut command: std::process::Command, key: &str) -> String {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sesame started with APP_SECRET_KEY={key}, which it must refuse");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success(), "{key} must be refused");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    stderr
 }
 
 fn sesame_with_key(issuer: &str, key: &str) -> std::process::Command {
