@@ -4,7 +4,7 @@
 //! query strings. Every refusal is a 4xx error page, never a panic or a 5xx, creates no session,
 //! and leaves the app serving.
 
-use crate::helpers::{TestApp, capture_logs, client_with, location, query_param};
+use crate::helpers::{Mode, TestApp, capture_logs, client_with, location, query_param};
 use reqwest::StatusCode;
 use reqwest::cookie::Jar;
 use std::sync::Arc;
@@ -340,7 +340,9 @@ async fn cookies_are_httponly_and_lax_and_not_secure_on_http() {
 /// carry HSTS.
 #[tokio::test]
 async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
+    // The real binary: HSTS (issue 11's finding 8) is checked on what it serves.
     let app = TestApp::builder()
+        .mode(Mode::Process)
         .env(&[("APP_BASE_URL", "https://sesame.example/")])
         .spawn()
         .await;
@@ -387,7 +389,7 @@ async fn cookies_are_secure_and_host_prefixed_when_the_base_url_is_https() {
         "max-age=31536000"
     );
     assert!(home.text().await.unwrap().contains("Welcome Alice!"));
-    let plain = TestApp::spawn().await;
+    let plain = TestApp::builder().mode(Mode::Process).spawn().await;
     assert!(
         plain
             .get("/")
