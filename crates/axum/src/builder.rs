@@ -136,7 +136,9 @@ impl SesameBuilder {
 
     /// How many failed callbacks one client address may cause before its callbacks are refused
     /// without a token request (default 20 a minute; `None` turns the limit off). Successful
-    /// logins never count. The address is the peer's, from [`crate::serve()`]'s `ConnectInfo`.
+    /// logins never count. The address is the peer's, from [`crate::serve()`]'s `ConnectInfo`
+    /// (or `into_make_service_with_connect_info`); an app served by a plain `axum::serve` gives
+    /// no address, and its callbacks are then not limited.
     pub fn callback_failure_limit(mut self, limit: Option<FailureLimit>) -> Self {
         self.failure_limit = limit;
         self
