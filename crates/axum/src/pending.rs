@@ -150,6 +150,14 @@ mod tests {
         }
     }
 
+    /// The `Set-Cookie` for a login to `state` started just now.
+    fn sealed(cookies: &PendingCookies<'_>, state: &str) -> HeaderValue {
+        let now = chrono::Utc::now().timestamp();
+        cookies
+            .seal(&pending(state, now))
+            .unwrap_or_else(|| panic!("sealing {state}"))
+    }
+
     /// The request a browser sends back with the cookies `set` stored.
     fn request_with(set: &[HeaderValue]) -> HeaderMap {
         let pairs: Vec<_> = set
@@ -167,10 +175,7 @@ mod tests {
     fn a_sealed_login_opens_only_for_its_own_state_and_hides_its_secrets() {
         let keys = Keys::new(KEY, None);
         let cookies = cookies(&keys);
-        let now = chrono::Utc::now().timestamp();
-        let set = cookies
-            .seal(&pending("state-a", now))
-            .unwrap_or_else(|| panic!());
+        let set = sealed(&cookies, "state-a");
         let text = set.to_str().unwrap_or_default();
         for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=900"] {
             assert!(text.contains(flag), "{flag}: {text}");
@@ -189,10 +194,7 @@ mod tests {
     fn a_cookie_renamed_or_sealed_with_another_key_does_not_open() {
         let keys = Keys::new(KEY, None);
         let cookies = cookies(&keys);
-        let now = chrono::Utc::now().timestamp();
-        let set = cookies
-            .seal(&pending("state-a", now))
-            .unwrap_or_else(|| panic!());
+        let set = sealed(&cookies, "state-a");
         let value = set
             .to_str()
             .unwrap_or_default()

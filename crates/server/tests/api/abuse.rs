@@ -3,7 +3,7 @@
 //! spending the client secret, two tabs and double callbacks, logout CSRF, log forging, weak
 //! and public keys, and key rotation. Slow clients are in `connections.rs`.
 
-use crate::helpers::{Mode, TestApp, TestAppBuilder, location};
+use crate::helpers::{Mode, TestApp, TestAppBuilder, location, set_cookies};
 use reqwest::StatusCode;
 use sesame_axum::StoreKind;
 use sesame_mock_idp::MockIdpConfig;
@@ -33,16 +33,6 @@ on_every_store!(
     the_same_callback_twice_at_once_exchanges_the_code_once,
     logins_started_in_two_tabs_at_once_both_work,
 );
-
-/// Every `Set-Cookie` of a response.
-fn set_cookies(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|value| value.to_str().unwrap().to_owned())
-        .collect()
-}
 
 /// Finding 1: every cookieless `GET /login` made a stored session. Now it makes a cookie and
 /// nothing in the store; only a login does.

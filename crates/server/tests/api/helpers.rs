@@ -374,6 +374,16 @@ pub fn client_with(jar: Arc<Jar>) -> reqwest::Client {
         .unwrap()
 }
 
+/// Every `Set-Cookie` of a response.
+pub fn set_cookies(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn location(response: &Response) -> String {
     response
         .headers()

@@ -4,7 +4,9 @@
 //! query strings. Every refusal is a 4xx error page, never a panic or a 5xx, creates no session,
 //! and leaves the app serving.
 
-use crate::helpers::{Mode, TestApp, capture_logs, client_with, location, query_param};
+use crate::helpers::{
+    Mode, TestApp, capture_logs, client_with, location, query_param, set_cookies,
+};
 use reqwest::StatusCode;
 use reqwest::cookie::Jar;
 use std::sync::Arc;
@@ -267,16 +269,6 @@ async fn login_defeats_session_fixation() {
         with_planted.contains("Welcome Guest"),
         "the planted ID leads nowhere after the victim's login: {with_planted}"
     );
-}
-
-/// Every `Set-Cookie` of a response.
-fn set_cookies(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|value| value.to_str().unwrap().to_owned())
-        .collect()
 }
 
 /// The one `Set-Cookie` whose name starts with `prefix`.
