@@ -11,9 +11,11 @@ mod error;
 mod kind;
 mod memory;
 mod redis;
+mod session_data;
 mod sqlite;
 
 pub use backend::{SessionBackend, StoreConfig};
 pub use error::StoreError;
 pub use kind::{StoreKind, UnknownStoreKind};
 pub use memory::MemoryStore;
+pub use session_data::StoredTokens;

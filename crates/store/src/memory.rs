@@ -5,10 +5,11 @@
 //! record as one MessagePack buffer (as the Redis and SQLite stores do) instead of a tree of
 //! JSON values: about a third of the memory per session, and a load costs about what a clone did.
 
+use crate::StoredTokens;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -23,8 +24,35 @@ pub struct MemoryStore {
     // A std lock, not an async one: every operation is a short map access with no await inside,
     // so the lock is never held across a suspension point.
     sessions: Arc<RwLock<HashMap<Id, Stored>>>,
-    /// One-time claims (see [`MemoryStore::claim_once`]) and when each lapses.
-    claims: Arc<Mutex<HashMap<String, Instant>>>,
+    /// What is kept beside the sessions: claims, tokens, leases, the index. Off the page-view
+    /// path, so one lock for all of it.
+    side: Arc<Mutex<SideData>>,
+}
+
+/// Everything but the session records, each entry with the moment it lapses.
+#[derive(Debug, Default)]
+struct SideData {
+    /// One-time claims (see [`MemoryStore::claim_once`]).
+    claims: HashMap<String, Instant>,
+    /// Each session's sealed tokens with their version.
+    tokens: HashMap<Id, (StoredTokens, OffsetDateTime)>,
+    /// Refresh leases: holder and end.
+    leases: HashMap<Id, (String, Instant)>,
+    /// Index key → the sessions filed under it, each with the session's expiry.
+    index: HashMap<String, HashMap<Id, OffsetDateTime>>,
+}
+
+impl SideData {
+    fn sweep(&mut self) {
+        let (now, now_utc) = (Instant::now(), OffsetDateTime::now_utc());
+        self.claims.retain(|_, lapses| *lapses > now);
+        self.tokens.retain(|_, (_, expires)| *expires > now_utc);
+        self.leases.retain(|_, (_, lapses)| *lapses > now);
+        self.index.retain(|_, sessions| {
+            sessions.retain(|_, expires| *expires > now_utc);
+            !sessions.is_empty()
+        });
+    }
 }
 
 /// One session as held in memory.
@@ -56,10 +84,7 @@ impl MemoryStore {
     /// lives (the sweeper holds only a weak reference).
     pub fn with_sweeper() -> Self {
         let store = Self::default();
-        let weak = (
-            Arc::downgrade(&store.sessions),
-            Arc::downgrade(&store.claims),
-        );
+        let weak = (Arc::downgrade(&store.sessions), Arc::downgrade(&store.side));
         tokio::spawn(sweep_forever(weak));
         store
     }
@@ -68,10 +93,7 @@ impl MemoryStore {
     /// (in this process only, like the sessions themselves).
     pub fn claim_once(&self, key: &str, ttl: Duration) -> bool {
         let now = Instant::now();
-        let mut claims = self
-            .claims
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let claims = &mut self.side().claims;
         match claims.get(key) {
             Some(lapses) if *lapses > now => false,
             _ => {
@@ -95,11 +117,114 @@ impl MemoryStore {
     pub fn sweep(&self) {
         let now = OffsetDateTime::now_utc();
         self.write().retain(|_, stored| stored.expiry_date > now);
-        let now = Instant::now();
-        self.claims
+        self.side().sweep();
+    }
+
+    fn side(&self) -> MutexGuard<'_, SideData> {
+        // Every operation on it is a few map updates that cannot panic half-way.
+        self.side
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|_, lapses| *lapses > now);
+    }
+
+    /// The session's sealed tokens, if any (and not lapsed).
+    pub fn load_tokens(&self, id: &Id) -> Option<StoredTokens> {
+        let now = OffsetDateTime::now_utc();
+        self.side()
+            .tokens
+            .get(id)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(tokens, _)| tokens.clone())
+    }
+
+    /// Stores a session's first tokens (version 1), replacing any.
+    pub fn put_tokens(&self, id: &Id, sealed: &[u8], expires: OffsetDateTime) {
+        let tokens = StoredTokens {
+            version: 1,
+            sealed: sealed.to_vec(),
+        };
+        self.side().tokens.insert(*id, (tokens, expires));
+    }
+
+    /// Replaces the tokens only if they are still at `expected_version`.
+    pub fn replace_tokens(
+        &self,
+        id: &Id,
+        expected_version: u64,
+        sealed: &[u8],
+        expires: OffsetDateTime,
+    ) -> bool {
+        let mut side = self.side();
+        match side.tokens.get_mut(id) {
+            Some((current, lapses)) if current.version == expected_version => {
+                current.version = expected_version.saturating_add(1);
+                current.sealed = sealed.to_vec();
+                *lapses = expires;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets the session's tokens.
+    pub fn delete_tokens(&self, id: &Id) {
+        self.side().tokens.remove(id);
+    }
+
+    /// Takes the session's refresh lease for `holder`, unless someone else holds it.
+    pub fn acquire_lease(&self, id: &Id, holder: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let leases = &mut self.side().leases;
+        match leases.get(id) {
+            Some((_, lapses)) if *lapses > now => false,
+            _ => {
+                leases.insert(*id, (holder.to_owned(), now + ttl));
+                true
+            }
+        }
+    }
+
+    /// Gives the lease back, if `holder` still holds it.
+    pub fn release_lease(&self, id: &Id, holder: &str) {
+        let leases = &mut self.side().leases;
+        if leases.get(id).is_some_and(|(current, _)| current == holder) {
+            leases.remove(id);
+        }
+    }
+
+    /// Files session `id` (lapsing at `expires`) under `key`.
+    pub fn index_session(&self, key: &str, id: &Id, expires: OffsetDateTime) {
+        let mut side = self.side();
+        let now = OffsetDateTime::now_utc();
+        let sessions = side.index.entry(key.to_owned()).or_default();
+        sessions.retain(|_, lapses| *lapses > now);
+        sessions.insert(*id, expires);
+    }
+
+    /// The live sessions filed under `key`.
+    pub fn indexed_sessions(&self, key: &str) -> Vec<Id> {
+        let now = OffsetDateTime::now_utc();
+        self.side()
+            .index
+            .get(key)
+            .map_or_else(Vec::new, |sessions| {
+                sessions
+                    .iter()
+                    .filter(|(_, lapses)| **lapses > now)
+                    .map(|(id, _)| *id)
+                    .collect()
+            })
+    }
+
+    /// Takes session `id` out from under `key`.
+    pub fn unindex_session(&self, key: &str, id: &Id) {
+        let mut side = self.side();
+        if let Some(sessions) = side.index.get_mut(key) {
+            sessions.remove(id);
+            if sessions.is_empty() {
+                side.index.remove(key);
+            }
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<Id, Stored>> {
@@ -117,20 +242,17 @@ impl MemoryStore {
     }
 }
 
-type Shared = (
-    Weak<RwLock<HashMap<Id, Stored>>>,
-    Weak<Mutex<HashMap<String, Instant>>>,
-);
+type Shared = (Weak<RwLock<HashMap<Id, Stored>>>, Weak<Mutex<SideData>>);
 
-async fn sweep_forever((sessions, claims): Shared) {
+async fn sweep_forever((sessions, side): Shared) {
     let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let (Some(sessions), Some(claims)) = (sessions.upgrade(), claims.upgrade()) else {
+        let (Some(sessions), Some(side)) = (sessions.upgrade(), side.upgrade()) else {
             return;
         };
-        MemoryStore { sessions, claims }.sweep();
+        MemoryStore { sessions, side }.sweep();
     }
 }
 

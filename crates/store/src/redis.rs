@@ -1,10 +1,15 @@
 //! Redis: a fred pool with bounded timeouts, so an outage fails fast and heals by itself.
 
-use crate::StoreError;
+use crate::{StoreError, StoredTokens};
 use std::time::Duration;
+use time::OffsetDateTime;
+use tower_sessions::session::Id;
 use tower_sessions_redis_store::fred::clients::Pool;
-use tower_sessions_redis_store::fred::interfaces::{ClientLike, KeysInterface};
+use tower_sessions_redis_store::fred::interfaces::{
+    ClientLike, KeysInterface, LuaInterface, SortedSetsInterface,
+};
 use tower_sessions_redis_store::fred::types::Builder;
+use tower_sessions_redis_store::fred::types::Value;
 use tower_sessions_redis_store::fred::types::config::{Config, ReconnectPolicy};
 use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
 
@@ -69,6 +74,187 @@ pub(crate) async fn claim_once(pool: &Pool, key: &str, ttl: Duration) -> Result<
         .await
         .map_err(|err| StoreError::Unavailable(format!("Redis: {err}")))?;
     Ok(reply.is_some())
+}
+
+// What lives beside a session shares its Cluster slot: the session's key is its bare ID, whose
+// slot is the hash of the whole ID, and `{ID}` in another key hashes to that same slot.
+fn tokens_key(id: &Id) -> String {
+    format!("sesame:tokens:{{{id}}}")
+}
+
+fn lease_key(id: &Id) -> String {
+    format!("sesame:lease:{{{id}}}")
+}
+
+/// Index keys have a slot of their own: every command on one touches that one key only.
+fn index_key(key: &str) -> String {
+    format!("sesame:index:{key}")
+}
+
+fn unavailable(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("Redis: {err}"))
+}
+
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Tokens are stored as one string: the version (8 bytes, big-endian), then the sealed bytes.
+/// One value, so a load is one GET and the compare-and-set script compares a prefix.
+fn encode_tokens(version: u64, sealed: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + sealed.len());
+    value.extend_from_slice(&version.to_be_bytes());
+    value.extend_from_slice(sealed);
+    value
+}
+
+pub(crate) async fn load_tokens(pool: &Pool, id: &Id) -> Result<Option<StoredTokens>, StoreError> {
+    let value: Option<Vec<u8>> = pool.get(tokens_key(id)).await.map_err(unavailable)?;
+    Ok(value.and_then(|value| {
+        let (version, sealed) = value.split_first_chunk::<8>()?;
+        Some(StoredTokens {
+            version: u64::from_be_bytes(*version),
+            sealed: sealed.to_vec(),
+        })
+    }))
+}
+
+pub(crate) async fn put_tokens(
+    pool: &Pool,
+    id: &Id,
+    sealed: &[u8],
+    expires: OffsetDateTime,
+) -> Result<(), StoreError> {
+    pool.set::<(), _, _>(
+        tokens_key(id),
+        encode_tokens(1, sealed),
+        Some(Expiration::PXAT(unix_millis(expires))),
+        None,
+        false,
+    )
+    .await
+    .map_err(unavailable)
+}
+
+/// Replaces the value only while its version prefix is the expected one: atomic in Redis, so of
+/// two instances replacing the same version exactly one succeeds.
+const REPLACE_TOKENS: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, 8) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+  return 1
+end
+return 0";
+
+pub(crate) async fn replace_tokens(
+    pool: &Pool,
+    id: &Id,
+    expected_version: u64,
+    sealed: &[u8],
+    expires: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let replaced: i64 = pool
+        .eval(
+            REPLACE_TOKENS,
+            vec![tokens_key(id)],
+            vec![
+                Value::from(&expected_version.to_be_bytes()[..]),
+                Value::from(&encode_tokens(expected_version.saturating_add(1), sealed)[..]),
+                Value::from(unix_millis(expires)),
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok(replaced == 1)
+}
+
+pub(crate) async fn delete_tokens(pool: &Pool, id: &Id) -> Result<(), StoreError> {
+    pool.del::<(), _>(tokens_key(id)).await.map_err(unavailable)
+}
+
+pub(crate) async fn acquire_lease(
+    pool: &Pool,
+    id: &Id,
+    holder: &str,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+    let reply: Option<String> = pool
+        .set(
+            lease_key(id),
+            holder,
+            Some(Expiration::PX(ttl_ms)),
+            Some(SetOptions::NX),
+            false,
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok(reply.is_some())
+}
+
+/// Deletes the lease only if it is still this holder's: one that outlived its TTL and was taken
+/// by another instance must not be released by the first.
+const RELEASE_LEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+pub(crate) async fn release_lease(pool: &Pool, id: &Id, holder: &str) -> Result<(), StoreError> {
+    pool.eval::<i64, _, _, _>(RELEASE_LEASE, vec![lease_key(id)], vec![holder])
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
+}
+
+/// The index is a sorted set scored by each session's expiry (ms): adding prunes the lapsed,
+/// and the key itself lapses with its last session.
+const INDEX_SESSION: &str = r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+end
+return 1";
+
+pub(crate) async fn index_session(
+    pool: &Pool,
+    key: &str,
+    id: &Id,
+    expires: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let now = unix_millis(OffsetDateTime::now_utc());
+    pool.eval::<i64, _, _, _>(
+        INDEX_SESSION,
+        vec![index_key(key)],
+        vec![
+            Value::from(id.to_string()),
+            Value::from(unix_millis(expires)),
+            Value::from(now),
+        ],
+    )
+    .await
+    .map(|_| ())
+    .map_err(unavailable)
+}
+
+pub(crate) async fn indexed_sessions(pool: &Pool, key: &str) -> Result<Vec<Id>, StoreError> {
+    let now = unix_millis(OffsetDateTime::now_utc());
+    let members: Vec<String> = pool
+        .zrangebyscore(index_key(key), format!("({now}"), "+inf", false, None)
+        .await
+        .map_err(unavailable)?;
+    Ok(members
+        .iter()
+        .filter_map(|member| member.parse::<Id>().ok())
+        .collect())
+}
+
+pub(crate) async fn unindex_session(pool: &Pool, key: &str, id: &Id) -> Result<(), StoreError> {
+    pool.zrem::<(), _, _>(index_key(key), id.to_string())
+        .await
+        .map_err(unavailable)
 }
 
 pub(crate) async fn ping(pool: &Pool) -> Result<(), StoreError> {

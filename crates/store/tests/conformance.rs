@@ -237,63 +237,184 @@ async fn a_claim_has_exactly_one_winner(store: SessionBackend) {
     );
 }
 
+fn in_an_hour() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + hour()
+}
+
+/// Tokens: stored at version 1, replaced only from the version read (of 8 concurrent
+/// replaces from one version exactly one lands), never seen after delete.
+async fn tokens_are_replaced_by_compare_and_set(store: SessionBackend) {
+    let id = Id::default();
+    assert_eq!(store.load_tokens(&id).await.unwrap(), None);
+    store.put_tokens(&id, b"first", in_an_hour()).await.unwrap();
+    let stored = store.load_tokens(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.sealed.as_slice()),
+        (1, &b"first"[..])
+    );
+
+    let replaces: Vec<_> = (0..8u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .replace_tokens(&id, 1, &[b'r', n], in_an_hour())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut landed = 0;
+    for replace in replaces {
+        landed += usize::from(replace.await.unwrap());
+    }
+    assert_eq!(landed, 1, "one replace from version 1 lands");
+    let now = store.load_tokens(&id).await.unwrap().unwrap();
+    assert_eq!(now.version, 2);
+    assert_eq!(now.sealed[0], b'r');
+    assert!(
+        !store
+            .replace_tokens(&id, 1, b"stale", in_an_hour())
+            .await
+            .unwrap(),
+        "a writer holding version 1 cannot overwrite version 2"
+    );
+
+    let other = Id::default();
+    assert!(
+        !store
+            .replace_tokens(&other, 1, b"x", in_an_hour())
+            .await
+            .unwrap(),
+        "no tokens, nothing to replace"
+    );
+    store.delete_tokens(&id).await.unwrap();
+    assert_eq!(store.load_tokens(&id).await.unwrap(), None);
+
+    let soon = OffsetDateTime::now_utc() + time::Duration::milliseconds(300);
+    store.put_tokens(&other, b"short", soon).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(store.load_tokens(&other).await.unwrap(), None, "lapsed");
+}
+
+/// Leases: one holder among concurrent takers; only the holder releases; a lapsed lease is
+/// free again.
+async fn a_lease_has_one_holder_and_only_it_releases(store: SessionBackend) {
+    let id = Id::default();
+    let takers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let holder = format!("holder-{n}");
+                let taken = store
+                    .acquire_lease(&id, &holder, Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                taken.then_some(holder)
+            })
+        })
+        .collect();
+    let mut holders = Vec::new();
+    for taker in takers {
+        holders.extend(taker.await.unwrap());
+    }
+    assert_eq!(holders.len(), 1, "one holder: {holders:?}");
+    store.release_lease(&id, "someone-else").await.unwrap();
+    assert!(
+        !store
+            .acquire_lease(&id, "late", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "a stranger's release does not free the lease"
+    );
+    store.release_lease(&id, &holders[0]).await.unwrap();
+    assert!(
+        store
+            .acquire_lease(&id, "next", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store
+            .acquire_lease(&id, "after", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "a lapsed lease is free again"
+    );
+}
+
+/// The index: sessions filed under a key come back, others' do not, a removed or lapsed entry
+/// is gone.
+async fn the_index_finds_what_was_filed(store: SessionBackend) {
+    let (a, b, c) = (Id::default(), Id::default(), Id::default());
+    store
+        .index_session("sub:alice", &a, in_an_hour())
+        .await
+        .unwrap();
+    store
+        .index_session("sub:alice", &b, in_an_hour())
+        .await
+        .unwrap();
+    store
+        .index_session("sub:bob", &c, in_an_hour())
+        .await
+        .unwrap();
+    let mut alice = store.indexed_sessions("sub:alice").await.unwrap();
+    alice.sort_by_key(|id| id.to_string());
+    let mut expected = vec![a, b];
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(alice, expected);
+    assert_eq!(store.indexed_sessions("sub:bob").await.unwrap(), vec![c]);
+    assert!(
+        store
+            .indexed_sessions("sub:nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store.unindex_session("sub:alice", &a).await.unwrap();
+    assert_eq!(store.indexed_sessions("sub:alice").await.unwrap(), vec![b]);
+
+    let soon = OffsetDateTime::now_utc() + time::Duration::milliseconds(300);
+    store.index_session("sid:s1", &a, soon).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store.indexed_sessions("sid:s1").await.unwrap().is_empty(),
+        "a lapsed entry is not returned"
+    );
+}
+
 macro_rules! conformance_suite {
     ($($backend:ident => $kind:expr),+ $(,)?) => {$(
         mod $backend {
             use super::*;
 
-            async fn store() -> (SessionBackend, Fixture) {
-                let fixture = Fixture::new($kind).await;
-                (fixture.store.clone(), fixture)
-            }
+            conformance_cases!($kind;
+                create_load_save_delete,
+                save_never_resurrects_a_deleted_session,
+                create_never_overwrites_on_id_collision,
+                expired_sessions_do_not_load,
+                concurrent_writes_to_one_session_stay_whole,
+                large_records_round_trip,
+                a_claim_has_exactly_one_winner,
+                many_sessions_are_independent,
+                tokens_are_replaced_by_compare_and_set,
+                a_lease_has_one_holder_and_only_it_releases,
+                the_index_finds_what_was_filed,
+            );
+        }
+    )+};
+}
 
-            #[tokio::test]
-            async fn create_load_save_delete() {
-                let (store, _fixture) = store().await;
-                super::create_load_save_delete(store).await;
-            }
-
-            #[tokio::test]
-            async fn save_never_resurrects_a_deleted_session() {
-                let (store, _fixture) = store().await;
-                super::save_never_resurrects_a_deleted_session(store).await;
-            }
-
-            #[tokio::test]
-            async fn create_never_overwrites_on_id_collision() {
-                let (store, _fixture) = store().await;
-                super::create_never_overwrites_on_id_collision(store).await;
-            }
-
-            #[tokio::test]
-            async fn expired_sessions_do_not_load() {
-                let (store, _fixture) = store().await;
-                super::expired_sessions_do_not_load(store).await;
-            }
-
-            #[tokio::test]
-            async fn concurrent_writes_to_one_session_stay_whole() {
-                let (store, _fixture) = store().await;
-                super::concurrent_writes_to_one_session_stay_whole(store).await;
-            }
-
-            #[tokio::test]
-            async fn large_records_round_trip() {
-                let (store, _fixture) = store().await;
-                super::large_records_round_trip(store).await;
-            }
-
-            #[tokio::test]
-            async fn a_claim_has_exactly_one_winner() {
-                let (store, _fixture) = store().await;
-                super::a_claim_has_exactly_one_winner(store).await;
-            }
-
-            #[tokio::test]
-            async fn many_sessions_are_independent() {
-                let (store, _fixture) = store().await;
-                super::many_sessions_are_independent(store).await;
-            }
+/// One `#[tokio::test]` per case, each with its own freshly started backend.
+macro_rules! conformance_cases {
+    ($kind:expr; $($case:ident),+ $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let fixture = Fixture::new($kind).await;
+            super::$case(fixture.store.clone()).await;
         }
     )+};
 }
