@@ -31,7 +31,10 @@
 //! `iat`/`exp`; no `nonce`). Presenting a rotated token again is a reuse: `invalid_grant`, and its
 //! whole family (every token descended from the same login) is revoked. Each refresh answer is
 //! delayed by 100 ms, so a relying party that lets two requests refresh at once is caught
-//! reusing a token. Refreshed logins never misbehave.
+//! reusing a token. Refreshed logins never misbehave. As at Auth0 by default, logging out does not
+//! revoke refresh tokens: use `/oauth/revoke` (RFC 7009, client authentication as at the token
+//! endpoint; always 200 for an authenticated request, even for an unknown token) or
+//! [`MockIdp::revoke_refresh_tokens`].
 //!
 //! # Back-channel logout
 //!

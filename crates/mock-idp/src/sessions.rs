@@ -13,9 +13,9 @@ use crate::keys::random_token;
 /// The cookie that carries the session ID in the browser.
 pub(crate) const COOKIE: &str = "mock_idp_session";
 
-/// Sessions are not swept; a test or demo makes a handful. This bound only keeps a runaway loop
-/// from eating memory: past it the oldest-looking half is dropped (arbitrary, but harmless for a
-/// test provider, whose sessions are cheap to make again).
+/// Sessions never expire; a test or demo makes a handful. This bound only keeps a runaway loop
+/// (a benchmark logging in forever) from eating memory: past it an arbitrary half is dropped,
+/// harmless for a test provider whose sessions are cheap to make again.
 const MAX_SESSIONS: usize = 100_000;
 
 /// One provider session.
