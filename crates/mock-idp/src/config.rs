@@ -2,10 +2,16 @@
 //! change what it advertises. Per-login misbehaviour lives in [`crate::Misbehaviour`] instead.
 
 use std::fmt;
+use std::time::Duration;
 
 use url::Url;
 
 use crate::MockIdpError;
+use crate::grants::TOKEN_LIFETIME;
+
+/// The longest access-token lifetime accepted (a year): longer would only hide mistakes, and
+/// keeps expiry arithmetic far from overflow.
+pub const MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Client authentication methods advertised (and accepted) unless told otherwise.
 pub const DEFAULT_TOKEN_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
@@ -38,6 +44,15 @@ pub struct MockIdpConfig {
     /// Say "I am Sesame's mock IdP" in discovery (`x_sesame_mock_idp`). `false` makes it look like
     /// any real provider, for tests of what Sesame accepts only with its own test IdP.
     pub identify_as_mock: bool,
+    /// How long access tokens last (`expires_in`, and how long userinfo honours them); an hour by
+    /// default. Zero is allowed (tokens expire at once, so an RP refreshes on every use); at most
+    /// [`MAX_ACCESS_TOKEN_LIFETIME`]. Changeable at runtime with
+    /// [`crate::MockIdp::set_access_token_lifetime`].
+    pub access_token_lifetime: Duration,
+    /// Back-channel logout URIs (OIDC Back-Channel Logout 1.0): every logout at the provider posts
+    /// a logout token to each. More can be added at runtime with
+    /// [`crate::MockIdp::add_backchannel_logout_uri`].
+    pub backchannel_logout_uris: Vec<Url>,
 }
 
 impl Default for MockIdpConfig {
@@ -52,6 +67,8 @@ impl Default for MockIdpConfig {
             discovery_issuer_override: None,
             end_session: true,
             identify_as_mock: true,
+            access_token_lifetime: TOKEN_LIFETIME,
+            backchannel_logout_uris: Vec::new(),
         }
     }
 }
@@ -76,6 +93,15 @@ impl fmt::Debug for MockIdpConfig {
             .field("discovery_issuer_override", &self.discovery_issuer_override)
             .field("end_session", &self.end_session)
             .field("identify_as_mock", &self.identify_as_mock)
+            .field("access_token_lifetime", &self.access_token_lifetime)
+            .field(
+                "backchannel_logout_uris",
+                &self
+                    .backchannel_logout_uris
+                    .iter()
+                    .map(Url::as_str)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -120,6 +146,23 @@ impl MockIdpConfig {
         {
             return invalid(format!(
                 "redirect URI must be http(s) without a fragment: {bad}"
+            ));
+        }
+        if let Some(bad) = self
+            .backchannel_logout_uris
+            .iter()
+            .find(|u| !matches!(u.scheme(), "http" | "https") || u.fragment().is_some())
+        {
+            // Back-Channel Logout §2.2: an absolute http(s) URI without a fragment.
+            return invalid(format!(
+                "back-channel logout URI must be http(s) without a fragment: {bad}"
+            ));
+        }
+        if self.access_token_lifetime > MAX_ACCESS_TOKEN_LIFETIME {
+            return invalid(format!(
+                "access_token_lifetime must be at most {} seconds, got {}",
+                MAX_ACCESS_TOKEN_LIFETIME.as_secs(),
+                self.access_token_lifetime.as_secs()
             ));
         }
         Ok(())

@@ -19,13 +19,17 @@ pub enum EnvVar {
     RedirectUris,
     /// `MOCK_IDP_KEY_COUNT`: how many signing keys it publishes.
     KeyCount,
+    /// `MOCK_IDP_ACCESS_TOKEN_SECONDS`: access-token lifetime in seconds.
+    AccessTokenSeconds,
+    /// `MOCK_IDP_BACKCHANNEL_URIS`: back-channel logout URIs, comma-separated.
+    BackchannelUris,
     /// `RUST_LOG`: the log filter.
     RustLog,
 }
 
 impl EnvVar {
     /// Every variable, in the order the binary's docs list them.
-    pub const ALL: [EnvVar; 8] = [
+    pub const ALL: [EnvVar; 10] = [
         EnvVar::Host,
         EnvVar::Port,
         EnvVar::Issuer,
@@ -33,6 +37,8 @@ impl EnvVar {
         EnvVar::ClientSecret,
         EnvVar::RedirectUris,
         EnvVar::KeyCount,
+        EnvVar::AccessTokenSeconds,
+        EnvVar::BackchannelUris,
         EnvVar::RustLog,
     ];
 
@@ -46,6 +52,8 @@ impl EnvVar {
             EnvVar::ClientSecret => "MOCK_IDP_CLIENT_SECRET",
             EnvVar::RedirectUris => "MOCK_IDP_REDIRECT_URIS",
             EnvVar::KeyCount => "MOCK_IDP_KEY_COUNT",
+            EnvVar::AccessTokenSeconds => "MOCK_IDP_ACCESS_TOKEN_SECONDS",
+            EnvVar::BackchannelUris => "MOCK_IDP_BACKCHANNEL_URIS",
             EnvVar::RustLog => "RUST_LOG",
         }
     }

@@ -1,5 +1,6 @@
 //! What the provider remembers between requests: outstanding authorization codes and issued
 //! access tokens. In memory only; a restart forgets every login, which is what a test wants.
+//! Provider sessions and refresh tokens live in [`crate::sessions`] and [`crate::refresh`].
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -9,7 +10,8 @@ use crate::Misbehaviour;
 
 /// Authorization codes are short-lived (RFC 6749 §4.1.2 recommends at most 10 minutes).
 pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(60);
-/// Access tokens, and ID tokens, last an hour.
+/// ID tokens last an hour, and so do access tokens unless configured otherwise
+/// ([`crate::MockIdpConfig::access_token_lifetime`]).
 pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// Maps are not swept before they reach this size, so small tests never pay for sweeping.
 const SWEEP_THRESHOLD: usize = 10_000;
@@ -29,6 +31,9 @@ pub(crate) struct Grant {
     pub(crate) scope: String,
     /// Who signed in.
     pub(crate) username: String,
+    /// The provider session the login belongs to, echoed as the ID token's `sid` so back-channel
+    /// logout tokens can name it.
+    pub(crate) sid: String,
     /// When they signed in (Unix seconds), for `auth_time`.
     pub(crate) auth_time: u64,
     /// How this login should go wrong.
@@ -71,14 +76,20 @@ impl Grants {
     pub(crate) fn redeem_code(&self, code: &str) -> Result<Grant, RedeemError> {
         match lock(&self.codes).entries.remove(code) {
             None => Err(RedeemError::Unknown),
-            Some((_, issued)) if issued.elapsed() >= CODE_LIFETIME => Err(RedeemError::Expired),
+            Some((_, expires)) if Instant::now() >= expires => Err(RedeemError::Expired),
             Some((grant, _)) => Ok(grant),
         }
     }
 
-    /// Remembers an access token for userinfo.
-    pub(crate) fn insert_token(&self, token: String, issued: IssuedToken) {
-        lock(&self.tokens).insert(token, issued, TOKEN_LIFETIME);
+    /// Remembers an access token for userinfo, valid for `lifetime` (the lifetime in force when
+    /// it was issued, so changing the setting later does not change tokens already out there).
+    pub(crate) fn insert_token(&self, token: String, issued: IssuedToken, lifetime: Duration) {
+        lock(&self.tokens).insert(token, issued, lifetime);
+    }
+
+    /// Forgets the access token `token` (RFC 7009 revocation); whether it was known.
+    pub(crate) fn revoke_token(&self, token: &str) -> bool {
+        lock(&self.tokens).entries.remove(token).is_some()
     }
 
     /// The live token `token`, if it was issued here and has not expired.
@@ -86,18 +97,19 @@ impl Grants {
         lock(&self.tokens)
             .entries
             .get(token)
-            .filter(|(_, at)| at.elapsed() < TOKEN_LIFETIME)
+            .filter(|(_, expires)| Instant::now() < *expires)
             .map(|(issued, _)| issued.clone())
     }
 }
 
 /// A poisoned lock only means another request panicked mid-insert; the map is still usable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A map whose entries carry their creation time. Expired entries are swept when the map has doubled
-/// since the last sweep, so a long benchmark stays bounded at amortised O(1) per insert.
+/// A map whose entries carry their expiry time (each its own, since access-token lifetimes can
+/// change at runtime). Expired entries are swept when the map has doubled since the last sweep, so
+/// a long benchmark stays bounded at amortised O(1) per insert.
 struct ExpiringMap<T> {
     entries: HashMap<String, (T, Instant)>,
     next_sweep: usize,
@@ -114,11 +126,12 @@ impl<T> Default for ExpiringMap<T> {
 
 impl<T> ExpiringMap<T> {
     fn insert(&mut self, key: String, value: T, lifetime: Duration) {
+        let now = Instant::now();
         if self.entries.len() >= self.next_sweep {
-            self.entries.retain(|_, (_, at)| at.elapsed() < lifetime);
+            self.entries.retain(|_, (_, expires)| now < *expires);
             self.next_sweep = (self.entries.len() * 2).max(SWEEP_THRESHOLD);
         }
-        self.entries.insert(key, (value, Instant::now()));
+        self.entries.insert(key, (value, now + lifetime));
     }
 }
 

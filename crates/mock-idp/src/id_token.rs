@@ -48,6 +48,10 @@ pub(crate) fn mint(input: &IdTokenInput<'_>) -> Result<String, JwtError> {
     if let Some(nonce) = &grant.nonce {
         claims.insert("nonce".to_owned(), json!(nonce));
     }
+    if !grant.sid.is_empty() {
+        // Back-Channel Logout §2.1: lets the RP match a later logout token to this login.
+        claims.insert("sid".to_owned(), json!(grant.sid));
+    }
 
     match grant.misbehaviour {
         Misbehaviour::WrongIss => {

@@ -1,8 +1,9 @@
-//! Compact JWS serialisation (RFC 7515) for ID tokens, built by hand so the provider can also build
-//! the malformed tokens its misbehaviours need.
+//! Compact JWS serialisation (RFC 7515) for ID and logout tokens, built by hand so the provider can
+//! also build the malformed tokens its misbehaviours and logout-token flaws need.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -16,6 +17,8 @@ pub(crate) enum Signature<'a> {
     Corrupted(&'a SigningKeyPair),
     /// No signature at all (`alg: none`).
     Unsigned,
+    /// HMAC-SHA256 with this secret (the client secret): what an RP must refuse when it expects RS256.
+    Hs256(&'a [u8]),
 }
 
 /// Why a token could not be produced.
@@ -27,6 +30,9 @@ pub(crate) enum JwtError {
     /// The RSA signer failed.
     #[error("could not sign JWT: {0}")]
     Sign(#[from] rsa::signature::Error),
+    /// No key to sign with (the provider publishes none, which its config forbids).
+    #[error("no signing key")]
+    NoKey,
 }
 
 /// `base64url(header).base64url(claims).base64url(signature)`.
@@ -51,10 +57,35 @@ pub(crate) fn encode(
             sig
         }
         Signature::Unsigned => Vec::new(),
+        Signature::Hs256(secret) => {
+            // HMAC accepts keys of any length, so this cannot fail.
+            let mut mac =
+                <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| JwtError::NoKey)?;
+            mac.update(token.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
     };
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(sig));
     Ok(token)
+}
+
+/// The claims of `token` if it is an RS256 JWS signed by one of `keys` (matched by `kid`), else
+/// `None`. Only checks the signature: callers decide which claims matter.
+pub(crate) fn verified_claims(token: &str, keys: &[SigningKeyPair]) -> Option<Value> {
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    let (header, claims) = signing_input.split_once('.')?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    if header.get("alg")?.as_str()? != "RS256" {
+        return None;
+    }
+    let kid = header.get("kid")?.as_str()?;
+    let key = keys.iter().find(|k| k.kid == kid)?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return None;
+    }
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
 }
 
 /// OIDC Core §3.1.3.6 `at_hash` for RS256: base64url of the left half of SHA-256(access token).

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use rsa::RsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
-use rsa::signature::{SignatureEncoding as _, Signer as _};
+use rsa::signature::{Keypair as _, SignatureEncoding as _, Signer as _, Verifier as _};
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -54,6 +54,13 @@ impl SigningKeyPair {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RS256) over `message`.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rsa::signature::Error> {
         Ok(self.signer.try_sign(message)?.to_vec())
+    }
+
+    /// Whether `signature` is this key's RS256 signature over `message`: how the logout endpoints
+    /// trust the `sid` in an `id_token_hint` the provider signed itself.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        rsa::pkcs1v15::Signature::try_from(signature)
+            .is_ok_and(|sig| self.signer.verifying_key().verify(message, &sig).is_ok())
     }
 }
 

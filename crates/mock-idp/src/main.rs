@@ -6,7 +6,10 @@
 //! `MOCK_IDP_HOST` (127.0.0.1), `MOCK_IDP_PORT` (9000; 0 picks a free port), `MOCK_IDP_ISSUER`
 //! (`http://localhost:{port}`), `MOCK_IDP_CLIENT_ID` (sesame), `MOCK_IDP_CLIENT_SECRET`
 //! (sesame-secret), `MOCK_IDP_REDIRECT_URIS` (comma-separated; empty accepts any), `MOCK_IDP_KEY_COUNT`
-//! (1), `RUST_LOG` (info). A bad value prints one line naming the variable and exits with status 2.
+//! (1), `MOCK_IDP_ACCESS_TOKEN_SECONDS` (3600; 0 to 31536000), `MOCK_IDP_BACKCHANNEL_URIS`
+//! (comma-separated back-channel logout URIs; none by default, more can be added at runtime with
+//! `POST {issuer}/admin/backchannel-uris`), `RUST_LOG` (info). A bad value prints one line naming
+//! the variable and exits with status 2.
 
 /// The same shutdown signal as Sesame's (one file, shared by path: the mock IdP does not
 /// depend on the relying party it tests).
@@ -17,8 +20,9 @@ use shutdown::shutdown_signal;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use sesame_mock_idp::{EnvVar, MockIdp, MockIdpConfig};
+use sesame_mock_idp::{EnvVar, MAX_ACCESS_TOKEN_LIFETIME, MockIdp, MockIdpConfig};
 use tracing_subscriber::EnvFilter;
 use url::Url;
 
@@ -135,6 +139,27 @@ fn settings() -> Result<Settings, BadVar> {
             EnvVar::KeyCount,
             format!("expected 1 to 16 keys, got {}", config.key_count),
         ));
+    }
+    let max = MAX_ACCESS_TOKEN_LIFETIME.as_secs();
+    let seconds: u64 = parse_var(
+        EnvVar::AccessTokenSeconds,
+        &config.access_token_lifetime.as_secs().to_string(),
+        &format!("a whole number of seconds from 0 to {max}"),
+    )?;
+    if seconds > max {
+        return Err(BadVar(
+            EnvVar::AccessTokenSeconds,
+            format!("expected at most {max} seconds, got {seconds}"),
+        ));
+    }
+    config.access_token_lifetime = Duration::from_secs(seconds);
+    if let Some(list) = var(EnvVar::BackchannelUris)? {
+        config.backchannel_logout_uris = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_http_url(EnvVar::BackchannelUris, s))
+            .collect::<Result<_, _>>()?;
     }
     let filter = match var(EnvVar::RustLog)? {
         None => EnvFilter::new("info"),

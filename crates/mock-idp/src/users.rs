@@ -26,8 +26,17 @@ const UPDATED_AT: u64 = 1_704_067_200;
 
 /// Stable subject per username, in the `provider|id` shape Auth0 uses.
 pub(crate) fn subject(username: &str) -> String {
-    format!("mock|{username}")
+    format!("{SUBJECT_PREFIX}{username}")
 }
+
+/// The username behind `user`, which may be a username (`alice`) or its subject (`mock|alice`): the
+/// admin endpoints take either, since tests know one or the other.
+pub(crate) fn username_of(user: &str) -> &str {
+    user.strip_prefix(SUBJECT_PREFIX).unwrap_or(user)
+}
+
+/// What [`subject`] puts before the username.
+const SUBJECT_PREFIX: &str = "mock|";
 
 /// The subject [`crate::Misbehaviour::LogForgingSub`] gives `username`: its own, a newline, and
 /// a line that looks like the relying party's log.

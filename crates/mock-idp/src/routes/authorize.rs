@@ -1,9 +1,10 @@
 //! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2): validates the request, shows
-//! the login form, and on approval redirects back with a single-use code.
+//! the login form (or, with a live provider session cookie, signs the user in again without it:
+//! single sign-on), and on approval redirects back with a single-use code.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use url::Url;
 
@@ -12,6 +13,7 @@ use super::params::Params;
 use crate::grants::{Grant, unix_now};
 use crate::keys::random_token;
 use crate::pages::{self, LoginForm, MisbehaviourChoice};
+use crate::sessions::{self, Session};
 use crate::{Misbehaviour, MockIdp};
 
 /// Where the authorization endpoint lives, relative to the issuer.
@@ -23,8 +25,13 @@ const MAX_USERNAME_CHARS: usize = 64;
 /// Form fields and test hooks that are not authorization parameters, so are not echoed as hidden inputs.
 const NOT_ECHOED: [&str; 4] = ["username", "password", "mock_misbehave", "mock_auto_login"];
 
-/// `GET /authorize`: the login form, or an immediate approval with `mock_auto_login=NAME`.
-pub(crate) async fn show(State(idp): State<MockIdp>, RawQuery(query): RawQuery) -> Response {
+/// `GET /authorize`: the login form; or an immediate approval with `mock_auto_login=NAME` (always
+/// a new provider session) or with a live provider session cookie (unless `prompt=login`).
+pub(crate) async fn show(
+    State(idp): State<MockIdp>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let request = match AuthRequest::validate(&idp, &params) {
         Ok(request) => request,
@@ -32,7 +39,7 @@ pub(crate) async fn show(State(idp): State<MockIdp>, RawQuery(query): RawQuery) 
     };
     if let Some(name) = params.get("mock_auto_login") {
         return match check_username(name) {
-            Ok(name) => approve(&idp, &request, name),
+            Ok(name) => approve(&idp, &request, Login::New(name)),
             Err(problem) => login_form(
                 &idp,
                 &params,
@@ -43,10 +50,19 @@ pub(crate) async fn show(State(idp): State<MockIdp>, RawQuery(query): RawQuery) 
             ),
         };
     }
-    if params
-        .get("prompt")
-        .is_some_and(|p| p.split(' ').any(|v| v == "none"))
+    let prompt = |value: &str| {
+        params
+            .get("prompt")
+            .is_some_and(|p| p.split(' ').any(|v| v == value))
+    };
+    // prompt=login (OIDC Core §3.1.2.1) asks to re-authenticate even with a session.
+    if !prompt("login")
+        && let Some(session) =
+            sessions::cookie_sid(&headers).and_then(|sid| idp.sessions().get(&sid))
     {
+        return approve(&idp, &request, Login::Existing(session));
+    }
+    if prompt("none") {
         // OIDC Core §3.1.2.6: no session here and no UI allowed.
         return request.refuse(
             "login_required",
@@ -71,7 +87,7 @@ pub(crate) async fn submit(State(idp): State<MockIdp>, body: Bytes) -> Response 
     };
     let typed = params.get("username").unwrap_or_default();
     match check_username(typed) {
-        Ok(name) => approve(&idp, &request, name),
+        Ok(name) => approve(&idp, &request, Login::New(name)),
         Err(problem) => {
             let choice = MisbehaviourChoice::Open(request.misbehaviour);
             let mut page = login_form(&idp, &params, &request, typed, Some(problem), choice);
@@ -118,9 +134,22 @@ fn login_form(
     pages::html(StatusCode::OK, pages::login_page(&form))
 }
 
-/// Approves the login as `username`: stores a grant under a fresh code and sends the browser back.
-fn approve(idp: &MockIdp, request: &AuthRequest, username: &str) -> Response {
+/// Who is being signed in.
+enum Login<'a> {
+    /// Someone who just gave their name: a new provider session.
+    New(&'a str),
+    /// Single sign-on: the browser's live provider session.
+    Existing(Session),
+}
+
+/// Approves the login: stores a grant under a fresh code, sets the provider session cookie and
+/// sends the browser back.
+fn approve(idp: &MockIdp, request: &AuthRequest, login: Login<'_>) -> Response {
     if request.misbehaviour == Misbehaviour::AccessDenied {
+        let username = match &login {
+            Login::New(name) => name,
+            Login::Existing(session) => session.username.as_str(),
+        };
         tracing::info!(
             username,
             "mock-idp refused a login on purpose (access-denied)"
@@ -128,6 +157,11 @@ fn approve(idp: &MockIdp, request: &AuthRequest, username: &str) -> Response {
         // The description is hostile on purpose: an RP must escape it, never render it as HTML.
         return request.refuse("access_denied", "<script>alert(1)</script>");
     }
+    let (session, sso) = match login {
+        Login::New(name) => (idp.sessions().create(name, unix_now()), false),
+        Login::Existing(session) => (session, true),
+    };
+    let username = session.username.as_str();
     let code = random_token(32);
     idp.grants().insert_code(
         code.clone(),
@@ -138,11 +172,12 @@ fn approve(idp: &MockIdp, request: &AuthRequest, username: &str) -> Response {
             nonce: request.nonce.clone(),
             scope: request.scope.clone(),
             username: username.to_owned(),
-            auth_time: unix_now(),
+            sid: session.sid.clone(),
+            auth_time: session.auth_time,
             misbehaviour: request.misbehaviour,
         },
     );
-    tracing::info!(username, misbehaviour = %request.misbehaviour, "mock-idp approved a login");
+    tracing::info!(username, sso, misbehaviour = %request.misbehaviour, "mock-idp approved a login");
     let mut target = request.redirect_uri.clone();
     {
         let mut query = target.query_pairs_mut();
@@ -151,7 +186,13 @@ fn approve(idp: &MockIdp, request: &AuthRequest, username: &str) -> Response {
             query.append_pair("state", state);
         }
     }
-    found(target.as_str())
+    let mut response = found(target.as_str());
+    let config = idp.config();
+    let secure = config.issuer.scheme() == "https";
+    if let Some(cookie) = sessions::set_cookie(&config.path_prefix(), secure, Some(&session.sid)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// A validated authorization request.

@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{authorize, logout, token, userinfo};
+use super::{authorize, logout, revoke, token, userinfo};
 use crate::MockIdp;
 
 /// Where discovery lives, relative to the issuer.
@@ -31,14 +31,19 @@ pub(crate) async fn configuration(State(idp): State<MockIdp>) -> impl IntoRespon
         "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid", "profile", "email"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "token_endpoint_auth_methods_supported": config.token_auth_methods,
+        "revocation_endpoint": idp.endpoint(revoke::PATH),
+        "revocation_endpoint_auth_methods_supported": config.token_auth_methods,
         "claims_supported": [
-            "sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash",
+            "sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
             "name", "nickname", "email", "email_verified", "picture", "updated_at"
         ],
         "code_challenge_methods_supported": ["S256"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        // Back-Channel Logout 1.0 §2.1: logout tokens are posted, and carry sid.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     if config.identify_as_mock {
         // "This is Sesame's test IdP": Sesame accepts the compose file's public demo key only

@@ -1,10 +1,13 @@
 //! The provider's HTTP surface: one module per endpoint, merged here under the issuer's path.
 
+mod admin;
 mod authorize;
 mod avatar;
 mod discovery;
 mod logout;
 mod params;
+mod refresh;
+mod revoke;
 mod token;
 mod userinfo;
 
@@ -28,13 +31,26 @@ pub(crate) fn router(idp: MockIdp) -> Router {
             get(authorize::show).post(authorize::submit),
         )
         .route(token::PATH, post(token::exchange))
+        .route(revoke::PATH, post(revoke::revoke))
         .route(
             userinfo::PATH,
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route(logout::AUTH0_PATH, get(logout::auth0_logout))
         .route("/avatars/{file}", get(avatar::avatar))
-        .route("/healthz", get(healthz));
+        .route("/healthz", get(healthz))
+        .route(admin::STATS, get(admin::stats))
+        .route(
+            admin::ACCESS_TOKEN_LIFETIME,
+            post(admin::access_token_lifetime),
+        )
+        .route(
+            admin::REVOKE_REFRESH_TOKENS,
+            post(admin::revoke_refresh_tokens),
+        )
+        .route(admin::BACKCHANNEL_URIS, post(admin::backchannel_uris))
+        .route(admin::LOGOUT_EVERYWHERE, post(admin::logout_everywhere))
+        .route(admin::LOGOUT_TOKEN, post(admin::logout_token));
     if end_session {
         // Without it the path 404s, as on Auth0, so an RP cannot stumble on it by guessing.
         routes = routes.route(logout::END_SESSION_PATH, get(logout::end_session));

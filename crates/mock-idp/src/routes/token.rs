@@ -1,5 +1,6 @@
 //! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): authenticates the client, redeems a
-//! single-use code after checking redirect URI and PKCE, and returns an access token and ID token.
+//! single-use code after checking redirect URI and PKCE, and returns an access token and ID token
+//! (and a refresh token for `offline_access`). The refresh grant lives in [`super::refresh`].
 
 use std::time::Duration;
 
@@ -14,9 +15,10 @@ use serde_json::json;
 
 use super::authorize::is_pkce_value;
 use super::params::Params;
-use crate::grants::{Grant, IssuedToken, RedeemError, TOKEN_LIFETIME, unix_now};
+use crate::grants::{Grant, IssuedToken, RedeemError, unix_now};
 use crate::id_token::{self, IdTokenInput};
 use crate::keys::random_token;
+use crate::refresh::RefreshGrant;
 use crate::{Misbehaviour, MockIdp, jwt};
 
 /// Where the token endpoint lives, relative to the issuer (Auth0's path).
@@ -25,28 +27,51 @@ pub(crate) const PATH: &str = "/oauth/token";
 /// How long `token-slow` stalls: longer than any sane RP timeout.
 const SLOW_DELAY: Duration = Duration::from_secs(30);
 
-/// `POST /oauth/token`.
+/// `POST /oauth/token`: the authorization-code grant here, the refresh grant in [`super::refresh`].
 pub(crate) async fn exchange(
     State(idp): State<MockIdp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     idp.count_token_request();
-    match redeem(&idp, &headers, &body) {
-        Ok(grant) => respond(&idp, grant).await,
-        Err(err) => {
-            tracing::info!(
-                error = err.error,
-                description = %err.description,
-                "mock-idp refused a token request"
-            );
-            err.into_response()
-        }
+    // Counted before anything can fail, so a test sees every refresh attempt an RP made.
+    let is_refresh = Params::parse(&body).get("grant_type") == Some("refresh_token");
+    if is_refresh {
+        idp.count_refresh_request();
     }
+    let result = match client_request(&idp, &headers, &body) {
+        Err(err) => Err(err),
+        Ok((params, client_id)) => match params.get("grant_type") {
+            Some("authorization_code") => match redeem(&idp, &params, &client_id) {
+                Ok(grant) => Ok(respond(&idp, grant).await),
+                Err(err) => Err(err),
+            },
+            Some("refresh_token") => super::refresh::grant(&idp, &params, &client_id).await,
+            None => Err(OAuthError::request("grant_type is required")),
+            Some(_) => Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only authorization_code and refresh_token are supported",
+            )),
+        },
+    };
+    result.unwrap_or_else(|err| {
+        tracing::info!(
+            error = err.error,
+            description = %err.description,
+            "mock-idp refused a token request"
+        );
+        err.into_response()
+    })
 }
 
-/// Everything up to and including taking the code: any failure here is an RFC 6749 §5.2 error.
-fn redeem(idp: &MockIdp, headers: &HeaderMap, body: &[u8]) -> Result<Grant, OAuthError> {
+/// What the token and revocation endpoints share: a form body without repeated parameters, from
+/// an authenticated client. Returns the parameters and the client ID.
+pub(super) fn client_request(
+    idp: &MockIdp,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, String), OAuthError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -66,18 +91,11 @@ fn redeem(idp: &MockIdp, headers: &HeaderMap, body: &[u8]) -> Result<Grant, OAut
         )));
     }
     let client_id = authenticate_client(idp, headers, &params)?;
+    Ok((params, client_id))
+}
 
-    match params.get("grant_type") {
-        Some("authorization_code") => {}
-        None => return Err(OAuthError::request("grant_type is required")),
-        Some(_) => {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "only authorization_code is supported",
-            ));
-        }
-    }
+/// Redeems the code (the authorization-code grant): any failure is an RFC 6749 §5.2 error.
+fn redeem(idp: &MockIdp, params: &Params, client_id: &str) -> Result<Grant, OAuthError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::request("code is required"))?;
@@ -214,6 +232,31 @@ async fn respond(idp: &MockIdp, grant: Grant) -> Response {
         }
         _ => {}
     }
+    // Auth0 issues a refresh token only when offline_access was asked for (and granted).
+    let refresh_token = grant
+        .scope
+        .split(' ')
+        .any(|s| s == "offline_access")
+        .then(|| {
+            idp.refresh_tokens().issue(RefreshGrant {
+                client_id: grant.client_id.clone(),
+                username: grant.username.clone(),
+                sid: grant.sid.clone(),
+                scope: grant.scope.clone(),
+                auth_time: grant.auth_time,
+            })
+        });
+    issue(idp, &grant, &grant.scope, refresh_token)
+}
+
+/// Mints an access token and ID token for `grant` and answers with them (RFC 6749 §5.1), plus
+/// `refresh_token` when there is one. Shared by both grants.
+pub(super) fn issue(
+    idp: &MockIdp,
+    grant: &Grant,
+    scope: &str,
+    refresh_token: Option<String>,
+) -> Response {
     let keys = idp.signing_keys();
     let Some(key) = keys.first() else {
         return OAuthError::server("no signing key").into_response();
@@ -221,7 +264,7 @@ async fn respond(idp: &MockIdp, grant: Grant) -> Response {
     let access_token = random_token(32);
     let minted = id_token::mint(&IdTokenInput {
         issuer: idp.issuer(),
-        grant: &grant,
+        grant,
         access_token: &access_token,
         now: unix_now(),
         key,
@@ -234,30 +277,36 @@ async fn respond(idp: &MockIdp, grant: Grant) -> Response {
             return OAuthError::server("could not mint the ID token").into_response();
         }
     };
+    let lifetime = idp.access_token_lifetime();
     idp.grants().insert_token(
         access_token.clone(),
         IssuedToken {
             username: grant.username.clone(),
             misbehaviour: grant.misbehaviour,
         },
+        lifetime,
     );
     tracing::info!(
         username = %grant.username,
         misbehaviour = %grant.misbehaviour,
+        refresh_token = refresh_token.is_some(),
         "mock-idp issued tokens"
     );
-    let body = json!({
+    let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME.as_secs(),
+        "expires_in": lifetime.as_secs(),
         "id_token": id_token,
-        "scope": grant.scope,
+        "scope": scope,
     });
+    if let Some(refresh_token) = refresh_token {
+        body["refresh_token"] = json!(refresh_token);
+    }
     no_store((StatusCode::OK, Json(body)).into_response())
 }
 
 /// RFC 6749 §5.1: token responses must not be cached.
-fn no_store(mut response: Response) -> Response {
+pub(super) fn no_store(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -265,30 +314,34 @@ fn no_store(mut response: Response) -> Response {
 }
 
 /// An RFC 6749 §5.2 error response.
-struct OAuthError {
+pub(super) struct OAuthError {
     status: StatusCode,
-    error: &'static str,
-    description: String,
+    pub(super) error: &'static str,
+    pub(super) description: String,
 }
 
 impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub(super) fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         OAuthError {
             status,
             error,
             description: description.into(),
         }
     }
-    fn request(description: impl Into<String>) -> Self {
+    pub(super) fn request(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
-    fn grant(description: impl Into<String>) -> Self {
+    pub(super) fn grant(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
     }
-    fn client(description: impl Into<String>) -> Self {
+    pub(super) fn client(description: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
     }
-    fn server(description: impl Into<String>) -> Self {
+    pub(super) fn server(description: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

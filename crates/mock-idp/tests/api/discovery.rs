@@ -32,7 +32,16 @@ async fn discovery_advertises_every_endpoint_under_the_issuer() {
     );
     assert_eq!(
         d["grant_types_supported"],
-        serde_json::json!(["authorization_code"])
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(d["revocation_endpoint"], t.url("/oauth/revoke"));
+    assert_eq!(d["backchannel_logout_supported"], true);
+    assert_eq!(d["backchannel_logout_session_supported"], true);
+    assert!(
+        d["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"offline_access".into())
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],

@@ -126,12 +126,22 @@ impl TestIdp {
 
     /// The authorization URL an RP would build, plus `extra` parameters.
     pub fn authorize_url(&self, pending: &Pending, extra: &[(&str, &str)]) -> Url {
+        self.authorize_url_scoped(pending, "openid profile email", extra)
+    }
+
+    /// [`TestIdp::authorize_url`] asking for `scope`.
+    pub fn authorize_url_scoped(
+        &self,
+        pending: &Pending,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> Url {
         let mut url = Url::parse(&self.url("/authorize")).unwrap();
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", "sesame")
             .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("scope", "openid profile email")
+            .append_pair("scope", scope)
             .append_pair("state", &pending.state)
             .append_pair("nonce", &pending.nonce)
             .append_pair("code_challenge", &pending.challenge())
@@ -195,6 +205,51 @@ impl TestIdp {
         response.json().await.unwrap()
     }
 
+    /// A full `offline_access` login as `username`; returns the token response body.
+    pub async fn offline_tokens(&self, username: &str) -> Value {
+        let pending = Pending::new();
+        let url = self.authorize_url_scoped(
+            &pending,
+            "openid profile offline_access",
+            &[("mock_auto_login", username)],
+        );
+        let response = self.http.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 302);
+        let code = callback_query(&response)["code"].clone();
+        let login = Login { code, pending };
+        let response = self.exchange(&login, Auth::Basic, &[]).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// A refresh-token grant with the client's Basic credentials, plus `extra` parameters.
+    pub async fn refresh(&self, refresh_token: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth/token"))
+            .basic_auth("sesame", Some("sesame-secret"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs a form to an admin endpoint; returns status and JSON body.
+    pub async fn admin(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
     /// Verifies `jwt`'s RS256 signature against the provider's JWKS; returns header and claims.
     pub async fn verify(&self, jwt: &str) -> Result<(Value, Value), String> {
         let jwks = self.get_json("/.well-known/jwks.json").await;
@@ -241,6 +296,17 @@ pub fn callback_query(response: &reqwest::Response) -> std::collections::HashMap
         .query_pairs()
         .into_owned()
         .collect()
+}
+
+/// `mock_idp_session=...` as a `Cookie` header value, from a response's `Set-Cookie`.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with("mock_idp_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
 pub fn location(response: &reqwest::Response) -> String {

@@ -5,9 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod authorize;
+mod backchannel;
 mod discovery;
 mod helpers;
 mod logout;
 mod misbehaviour;
+mod process;
+mod refresh;
+mod sessions;
 mod token;
 mod userinfo;
