@@ -1,7 +1,7 @@
 //! Completing a login: the callback checks, the code exchange, ID token verification, userinfo.
 
 use crate::provider::error_chain;
-use crate::{AuthError, AuthenticatedUser, PendingLogin, RelyingParty, Secret};
+use crate::{AuthError, AuthenticatedUser, PendingLogin, RelyingParty, Secret, TokenSet};
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
     CoreGenderClaim, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
@@ -78,23 +78,22 @@ impl RelyingParty {
         &self,
         pending: &PendingLogin,
         code: &str,
-    ) -> Result<AuthenticatedUser, AuthError> {
+    ) -> Result<CompletedLogin, AuthError> {
         let tokens = self.exchange_code(code, pending).await?;
         let id_token = tokens.id_token().ok_or(AuthError::MissingIdToken)?;
         let claims = self
-            .verify_id_token(id_token, tokens.access_token(), pending.nonce.expose())
+            .verify_id_token(
+                id_token,
+                tokens.access_token(),
+                ExpectedNonce::Exactly(pending.nonce.expose()),
+            )
             .await?;
         let userinfo = self.fetch_userinfo(tokens.access_token(), &claims).await?;
 
-        Ok(AuthenticatedUser::from_verified(
-            &claims,
-            userinfo.as_ref(),
-            Secret::new(id_token.to_string()),
-            tokens.expires_in(),
-            tokens
-                .refresh_token()
-                .map(|token| Secret::new(token.secret().clone())),
-        ))
+        Ok(CompletedLogin {
+            user: AuthenticatedUser::from_verified(&claims, userinfo.as_ref()),
+            tokens: token_set(&tokens, id_token, None),
+        })
     }
 
     /// [`check_callback`](Self::check_callback) then [`redeem`](Self::redeem), for a caller
@@ -103,7 +102,7 @@ impl RelyingParty {
         &self,
         pending: &PendingLogin,
         params: &CallbackParams,
-    ) -> Result<AuthenticatedUser, AuthError> {
+    ) -> Result<CompletedLogin, AuthError> {
         let code = self.check_callback(pending, params)?;
         self.redeem(pending, code).await
     }
@@ -129,18 +128,17 @@ impl RelyingParty {
     /// Verifies signature, iss, aud, azp, exp, iat, nonce and at_hash. On an unknown signing key
     /// the JWKS is refetched (rate-limited) and verification tried once more: that is how a
     /// provider's key rotation is followed without a restart.
-    async fn verify_id_token(
+    pub(crate) async fn verify_id_token(
         &self,
         id_token: &CoreIdToken,
         access_token: &AccessToken,
-        nonce: &str,
+        nonce: ExpectedNonce<'_>,
     ) -> Result<CoreIdTokenClaims, AuthError> {
-        let nonce = Nonce::new(nonce.to_owned());
         let keys = self.keys.current();
-        match self.verify_with_keys(id_token, access_token, &nonce, keys.clone()) {
+        match self.verify_with_keys(id_token, access_token, nonce, keys.clone()) {
             Err(AuthError::UnknownSigningKey(reason)) => {
                 match self.keys.refetch(&keys, &self.http).await? {
-                    Some(fresh) => self.verify_with_keys(id_token, access_token, &nonce, fresh),
+                    Some(fresh) => self.verify_with_keys(id_token, access_token, nonce, fresh),
                     None => Err(AuthError::UnknownSigningKey(reason)),
                 }
             }
@@ -152,7 +150,7 @@ impl RelyingParty {
         &self,
         id_token: &CoreIdToken,
         access_token: &AccessToken,
-        nonce: &Nonce,
+        nonce: ExpectedNonce<'_>,
         keys: Arc<CoreJsonWebKeySet>,
     ) -> Result<CoreIdTokenClaims, AuthError> {
         let leeway = chrono::Duration::from_std(self.settings.clock_leeway)
@@ -167,7 +165,7 @@ impl RelyingParty {
         // Accept an `exp` up to `leeway` in the past: clocks drift.
         .set_time_fn(move || Utc::now() - leeway);
         let claims = id_token
-            .claims(&verifier, nonce)
+            .claims(&verifier, |sent: Option<&Nonce>| nonce.check(sent))
             .map_err(describe_claims_error)?;
 
         if claims.issue_time() > Utc::now() + leeway {
@@ -231,6 +229,63 @@ impl RelyingParty {
     }
 }
 
+/// What an ID token's `nonce` must be.
+#[derive(Clone, Copy)]
+pub(crate) enum ExpectedNonce<'a> {
+    /// At login: exactly the nonce this login sent (replay protection).
+    Exactly(&'a str),
+    /// In a refresh response (OpenID Connect Core §12.2): absent, or the original ID token's.
+    AbsentOr(Option<&'a str>),
+}
+
+impl ExpectedNonce<'_> {
+    fn check(self, sent: Option<&Nonce>) -> Result<(), String> {
+        let sent = sent.map(|nonce| nonce.secret().as_str());
+        let good = match (self, sent) {
+            (Self::Exactly(expected), Some(sent)) => constant_time_eq(expected, sent),
+            (Self::Exactly(_), None) => return Err("the ID token has no nonce".to_owned()),
+            (Self::AbsentOr(_), None) => true,
+            (Self::AbsentOr(original), Some(sent)) => {
+                original.is_some_and(|original| constant_time_eq(original, sent))
+            }
+        };
+        if good {
+            Ok(())
+        } else {
+            Err("the ID token's nonce is not the one sent".to_owned())
+        }
+    }
+}
+
+/// A completed login: who logged in, and the tokens to keep for them (apart from the profile,
+/// since a refresh replaces them).
+#[derive(Debug, Clone)]
+pub struct CompletedLogin {
+    /// The user, from the verified ID token and userinfo.
+    pub user: AuthenticatedUser,
+    /// The provider's tokens.
+    pub tokens: TokenSet,
+}
+
+/// The tokens of a token response; `previous_refresh_token` is kept when the response carries
+/// none (a provider that does not rotate refresh tokens).
+pub(crate) fn token_set(
+    response: &CoreTokenResponse,
+    id_token: &CoreIdToken,
+    previous_refresh_token: Option<&Secret>,
+) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(response.access_token().secret().clone()),
+        access_token_expires_at: expiry_from(response.expires_in()),
+        obtained_at: Utc::now().timestamp(),
+        refresh_token: response
+            .refresh_token()
+            .map(|token| Secret::new(token.secret().clone()))
+            .or_else(|| previous_refresh_token.cloned()),
+        id_token: Secret::new(id_token.to_string()),
+    }
+}
+
 /// OIDC Core §3.1.3.7 steps 4–5: with several audiences `azp` must be present, and when present
 /// it must be us (openidconnect leaves this to the caller).
 fn check_authorized_party(claims: &CoreIdTokenClaims, client_id: &str) -> Result<(), AuthError> {
@@ -246,7 +301,7 @@ fn check_authorized_party(claims: &CoreIdTokenClaims, client_id: &str) -> Result
     }
 }
 
-fn describe_claims_error(err: ClaimsVerificationError) -> AuthError {
+pub(crate) fn describe_claims_error(err: ClaimsVerificationError) -> AuthError {
     match err {
         ClaimsVerificationError::InvalidIssuer(reason) => AuthError::InvalidIssuer(reason),
         ClaimsVerificationError::InvalidAudience(reason) => AuthError::InvalidAudience(reason),
@@ -268,7 +323,7 @@ fn describe_claims_error(err: ClaimsVerificationError) -> AuthError {
 /// A 5xx from the token endpoint usually carries an HTML or text body, which oauth2 reports as
 /// an unparseable token response: the log would say "malformed" and hide the status that tells
 /// an operator the provider is failing. Reported as a failed request, it names the status.
-struct TokenEndpointClient<'a>(&'a reqwest::Client);
+pub(crate) struct TokenEndpointClient<'a>(pub(crate) &'a reqwest::Client);
 
 impl<'c> AsyncHttpClient<'c> for TokenEndpointClient<'_> {
     type Error = TokenHttpError;
@@ -295,7 +350,7 @@ impl<'c> AsyncHttpClient<'c> for TokenEndpointClient<'_> {
 
 /// Why the token endpoint could not be talked to (network, timeout, a 5xx), already worded.
 #[derive(Debug)]
-struct TokenHttpError(String);
+pub(crate) struct TokenHttpError(String);
 
 impl std::fmt::Display for TokenHttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -306,7 +361,7 @@ impl std::fmt::Display for TokenHttpError {
 impl std::error::Error for TokenHttpError {}
 
 /// Describes a failed token request without echoing the response body: it may hold tokens.
-fn describe_token_error<RE: std::error::Error + 'static>(
+pub(crate) fn describe_token_error<RE: std::error::Error + 'static>(
     err: RequestTokenError<
         RE,
         openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,

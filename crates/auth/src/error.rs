@@ -102,4 +102,22 @@ pub enum AuthError {
     /// Userinfo describes a different subject than the ID token (token substitution).
     #[error("userinfo `sub` differs from the ID token's")]
     UserInfoSubjectMismatch,
+    /// A refresh was asked for, but the login has no refresh token (the provider issued none:
+    /// Auth0 needs the `offline_access` scope).
+    #[error("the login has no refresh token")]
+    NoRefreshToken,
+    /// The provider refused the refresh token (`invalid_grant`: revoked, expired, or a rotated
+    /// one presented again). The login cannot be kept going; the user must log in again.
+    #[error("the provider refused the refresh token (invalid_grant)")]
+    RefreshRefused,
+    /// The ID token of a refresh response does not describe the same login (OpenID Connect
+    /// Core §12.2).
+    #[error("the refreshed ID token does not match the login: {0}")]
+    RefreshedIdTokenMismatch(String),
+    /// Revoking the refresh token at the provider failed.
+    #[error("revoking the refresh token failed: {0}")]
+    Revocation(String),
+    /// A back-channel `logout_token` failed verification (Back-Channel Logout 1.0 §2.6).
+    #[error("the logout token is invalid: {0}")]
+    InvalidLogoutToken(String),
 }

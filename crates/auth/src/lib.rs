@@ -9,12 +9,17 @@
 //!    code, verifies the ID token and reads userinfo, giving the [`AuthenticatedUser`]. Between
 //!    the two the caller makes sure the login is redeemed once (a store claim, say).
 //!    [`RelyingParty::complete_login`] does both when that is already ensured.
-//! 4. [`RelyingParty::logout_url`] says where to send the browser to end the provider's session.
+//! 4. [`RelyingParty::refresh`] keeps the [`TokenSet`] current; [`RelyingParty::revoke_refresh_token`]
+//!    gives the refresh token back at logout.
+//! 5. [`RelyingParty::logout_url`] says where to send the browser to end the provider's session;
+//!    [`RelyingParty::verify_logout_token`] checks what the provider POSTs when a session ends
+//!    there (Back-Channel Logout 1.0).
 //!
 //! Every way this can fail is one documented variant of [`AuthError`].
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod backchannel;
 mod callback;
 mod error;
 mod http;
@@ -22,14 +27,18 @@ mod jwks;
 mod login;
 mod logout;
 mod provider;
+mod refresh;
 mod secret;
 mod settings;
+mod tokens;
 mod user;
 
-pub use callback::{CallbackParams, constant_time_eq};
+pub use backchannel::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE_SECS, LogoutToken};
+pub use callback::{CallbackParams, CompletedLogin, constant_time_eq};
 pub use error::AuthError;
 pub use login::{PendingLogin, sanitize_return_to};
 pub use provider::{MOCK_IDP_MARKER, RelyingParty};
 pub use secret::Secret;
 pub use settings::ProviderSettings;
+pub use tokens::TokenSet;
 pub use user::AuthenticatedUser;

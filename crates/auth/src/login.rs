@@ -50,8 +50,14 @@ impl RelyingParty {
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("profile".to_owned()))
-            .add_scope(Scope::new("email".to_owned()))
+            // openidconnect sends `openid` itself.
+            .add_scopes(
+                self.settings
+                    .scopes
+                    .iter()
+                    .filter(|scope| scope.as_str() != "openid")
+                    .map(|scope| Scope::new(scope.clone())),
+            )
             .set_pkce_challenge(pkce_challenge);
         if let Some(audience) = &self.settings.audience {
             request = request.add_extra_param("audience", audience.clone());

@@ -34,6 +34,13 @@ pub struct RelyingParty {
     pub(crate) end_session_endpoint: Option<EndSessionUrl>,
     /// Whether discovery carried [`MOCK_IDP_MARKER`]: the provider is Sesame's own test IdP.
     pub(crate) is_mock_idp: bool,
+    /// The RFC 7009 revocation endpoint, when discovery names one.
+    pub(crate) revocation_endpoint: Option<Url>,
+    /// Whether the client authenticates in the request body (`client_secret_post`) rather than
+    /// with HTTP Basic: the revocation request must do as the token request does.
+    pub(crate) client_secret_post: bool,
+    /// Whether discovery says the provider sends back-channel logout tokens.
+    pub(crate) backchannel_logout_supported: bool,
 }
 
 /// The discovery field by which Sesame's mock IdP identifies itself, so that demo-only settings
@@ -56,7 +63,7 @@ impl RelyingParty {
     pub async fn discover(settings: ProviderSettings) -> Result<Self, AuthError> {
         let http = provider_client(settings.http_timeout)?;
         let discovery_url = discovery_url(&settings.issuer);
-        let (metadata, is_mock_idp) = fetch_metadata(&http, &discovery_url).await?;
+        let (metadata, extras) = fetch_metadata(&http, &discovery_url).await?;
 
         let declared = metadata.issuer().as_str();
         if !same_issuer(declared, settings.issuer.as_str()) {
@@ -121,13 +128,27 @@ impl RelyingParty {
             keys,
             signing_algs,
             end_session_endpoint,
-            is_mock_idp,
+            is_mock_idp: extras.is_mock_idp,
+            revocation_endpoint: extras.revocation_endpoint,
+            client_secret_post: matches!(auth_type, AuthType::RequestBody),
+            backchannel_logout_supported: extras.backchannel_logout_supported,
         })
+    }
+
+    /// Whether the provider's discovery says it sends back-channel logout tokens (the endpoint
+    /// works either way; this is for telling the operator).
+    pub fn backchannel_logout_supported(&self) -> bool {
+        self.backchannel_logout_supported
     }
 
     /// Whether the provider is Sesame's bundled mock IdP (its discovery says so).
     pub fn is_mock_idp(&self) -> bool {
         self.is_mock_idp
+    }
+
+    /// The bound on any one call to the provider (`OIDC_HTTP_TIMEOUT`).
+    pub fn http_timeout(&self) -> std::time::Duration {
+        self.settings.http_timeout
     }
 
     /// The issuer as the provider declares it.
@@ -148,10 +169,17 @@ fn discovery_url(issuer: &Url) -> Url {
     url
 }
 
+/// What discovery says beyond what openidconnect's metadata type reads.
+struct DiscoveryExtras {
+    is_mock_idp: bool,
+    revocation_endpoint: Option<Url>,
+    backchannel_logout_supported: bool,
+}
+
 async fn fetch_metadata(
     http: &reqwest::Client,
     url: &Url,
-) -> Result<(ProviderMetadataWithLogout, bool), AuthError> {
+) -> Result<(ProviderMetadataWithLogout, DiscoveryExtras), AuthError> {
     let failed = |reason: String| AuthError::Discovery {
         url: url.to_string(),
         reason,
@@ -172,11 +200,24 @@ async fn fetch_metadata(
         .map_err(|err| failed(error_chain(&err)))?;
     let metadata = serde_json::from_slice(&body)
         .map_err(|err| failed(format!("not a valid discovery document: {err}")))?;
-    let marker = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|doc| doc.get(MOCK_IDP_MARKER)?.as_bool())
-        .unwrap_or(false);
-    Ok((metadata, marker))
+    let document = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+    let flag = |name: &str| {
+        document
+            .get(name)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    };
+    let revocation_endpoint = document
+        .get("revocation_endpoint")
+        .and_then(|v| v.as_str())
+        .and_then(|text| Url::parse(text).ok())
+        .filter(|endpoint| matches!(endpoint.scheme(), "https" | "http"));
+    let extras = DiscoveryExtras {
+        is_mock_idp: flag(MOCK_IDP_MARKER),
+        revocation_endpoint,
+        backchannel_logout_supported: flag("backchannel_logout_supported"),
+    };
+    Ok((metadata, extras))
 }
 
 /// Issuers compare exactly, except that a trailing slash is tolerated: people write

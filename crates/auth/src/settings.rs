@@ -16,6 +16,9 @@ pub struct ProviderSettings {
     pub client_secret: Secret,
     /// Optional API audience, sent as `audience` on the authorization request (Auth0).
     pub audience: Option<String>,
+    /// The scopes asked for at login (`openid` is always sent). `offline_access` asks for a
+    /// refresh token (Auth0 issues one only then).
+    pub scopes: Vec<String>,
     /// Where the provider sends the browser back: `{APP_BASE_URL}/callback`.
     pub redirect_url: Url,
     /// Where the provider sends the browser after logout: `{APP_BASE_URL}/`.
@@ -34,6 +37,9 @@ pub struct ProviderSettings {
 }
 
 impl ProviderSettings {
+    /// The scopes asked for unless configured otherwise: the quickstart's.
+    pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
     /// Settings with the usual defaults for the tunables, no audience and no Auth0 fallback.
     pub fn new(
         issuer: Url,
@@ -47,6 +53,7 @@ impl ProviderSettings {
             client_id: client_id.into(),
             client_secret,
             audience: None,
+            scopes: Self::DEFAULT_SCOPES.map(str::to_owned).to_vec(),
             redirect_url,
             post_logout_redirect_url,
             auth0_logout_fallback: false,

@@ -1,7 +1,5 @@
 //! The logged-in user as kept in the session.
 
-use crate::Secret;
-use crate::callback::expiry_from;
 use openidconnect::core::{CoreIdTokenClaims, CoreUserInfoClaims};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -12,30 +10,25 @@ use serde_json::{Map, Value};
 pub struct AuthenticatedUser {
     /// The user's claims (ID token merged with userinfo), for display. Holds no tokens.
     pub claims: Map<String, Value>,
-    /// The raw ID token, kept only as `id_token_hint` for logout.
-    pub id_token: Secret,
-    /// When the access token expires (unix seconds), if the provider said.
+    /// The provider's session this login belongs to (the ID token's `sid`), when it says: what
+    /// a back-channel logout for that provider session names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token_expires_at: Option<i64>,
-    /// The refresh token, if the provider issued one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<Secret>,
+    pub provider_session: Option<String>,
     /// When this login completed (unix seconds): the start of the absolute session lifetime.
     pub authenticated_at: i64,
 }
 
-/// ID-token claims that describe the token, not the user: noise on a profile page.
+/// ID-token claims that describe the token, not the user: noise on a profile page (`sid` is
+/// kept apart, as [`AuthenticatedUser::provider_session`]).
 const TOKEN_MECHANICS: [&str; 4] = ["nonce", "at_hash", "c_hash", "sid"];
 
 impl AuthenticatedUser {
     pub(crate) fn from_verified(
         id_claims: &CoreIdTokenClaims,
         userinfo: Option<&CoreUserInfoClaims>,
-        id_token: Secret,
-        access_token_expires_in: Option<std::time::Duration>,
-        refresh_token: Option<Secret>,
     ) -> Self {
         let mut claims = to_map(id_claims);
+        let provider_session = claims.get("sid").and_then(Value::as_str).map(str::to_owned);
         for name in TOKEN_MECHANICS {
             claims.remove(name);
         }
@@ -53,9 +46,7 @@ impl AuthenticatedUser {
         );
         Self {
             claims,
-            id_token,
-            access_token_expires_at: expiry_from(access_token_expires_in),
-            refresh_token,
+            provider_session,
             authenticated_at: chrono::Utc::now().timestamp(),
         }
     }

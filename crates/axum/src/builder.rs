@@ -22,6 +22,7 @@ pub struct SesameBuilder {
     pub(crate) client_id: String,
     pub(crate) client_secret: Secret,
     pub(crate) audience: Option<String>,
+    pub(crate) scopes: Option<Vec<String>>,
     pub(crate) secret_key: Option<Secret>,
     pub(crate) previous_secret_key: Option<Secret>,
     pub(crate) base_url: Option<String>,
@@ -100,6 +101,7 @@ impl SesameBuilder {
             client_id: client_id.into(),
             client_secret: Secret::new(client_secret),
             audience: None,
+            scopes: None,
             secret_key: None,
             previous_secret_key: None,
             base_url: None,
@@ -203,6 +205,14 @@ impl SesameBuilder {
     /// An API audience sent as `audience` on the authorization request (Auth0).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// The scopes asked for at login (default `openid profile email`; `openid` is always sent).
+    /// Add `offline_access` to get a refresh token from Auth0 and most providers, so that
+    /// [`crate::AccessToken`] can renew access tokens without a new login.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
     }
 
@@ -390,6 +400,9 @@ impl SesameBuilder {
             join(&base_url, &self.paths.after_logout),
         );
         provider.audience = self.audience.clone();
+        if let Some(scopes) = &self.scopes {
+            provider.scopes = scopes.clone();
+        }
         if let Some(timeout) = self.http_timeout {
             provider.http_timeout = timeout;
         }
@@ -433,4 +446,26 @@ pub(crate) fn parse_http_url(text: &str) -> Result<Url, String> {
         return Err("it has no host".to_owned());
     }
     Ok(url)
+}
+
+/// `OIDC_SCOPES`: scope tokens separated by spaces (or commas), each made of the characters
+/// RFC 6749 §3.3 allows. `openid` is added when missing: this is OpenID Connect.
+pub(crate) fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in text.split([' ', ',']).filter(|scope| !scope.is_empty()) {
+        let allowed = |c: char| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c);
+        if !scope.chars().all(allowed) {
+            return Err(format!(
+                "`{}` is not a scope (letters, digits and punctuation, separated by spaces)",
+                scope.escape_debug()
+            ));
+        }
+        if !scopes.iter().any(|known| known == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    if !scopes.iter().any(|scope| scope == "openid") {
+        scopes.insert(0, "openid".to_owned());
+    }
+    Ok(scopes)
 }

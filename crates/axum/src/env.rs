@@ -198,6 +198,12 @@ impl SesameBuilder {
         }
         builder.base_url = var(vars::APP_BASE_URL);
         builder.audience = var(vars::AUTH0_AUDIENCE);
+        if let Some(text) = var(vars::OIDC_SCOPES) {
+            match crate::builder::parse_scopes(&text) {
+                Ok(scopes) => builder.scopes = Some(scopes),
+                Err(why) => problem(vars::OIDC_SCOPES, why),
+            }
+        }
         builder.http_timeout = http_timeout;
         builder.login_timeout = login_timeout;
         builder.origin = crate::builder::Origin {
@@ -398,6 +404,31 @@ mod tests {
             1,
             "a missing issuer is said once: {errors:#?}"
         );
+    }
+
+    #[test]
+    fn scopes_default_to_the_quickstarts_and_are_checked() {
+        let base = [
+            ("OIDC_ISSUER", "http://127.0.0.1:9000"),
+            ("OIDC_CLIENT_ID", "abc"),
+            ("OIDC_CLIENT_SECRET", "xyz"),
+            ("APP_SECRET_KEY", SECRET),
+        ];
+        let defaults = builder(&base).unwrap().check().unwrap().provider;
+        assert_eq!(defaults.scopes, ["openid", "profile", "email"]);
+        let mut with_offline = base.to_vec();
+        with_offline.push(("OIDC_SCOPES", "profile email,offline_access profile"));
+        let scopes = builder(&with_offline)
+            .unwrap()
+            .check()
+            .unwrap()
+            .provider
+            .scopes;
+        assert_eq!(scopes, ["openid", "profile", "email", "offline_access"]);
+        let mut bad = base.to_vec();
+        bad.push(("OIDC_SCOPES", "openid \"quoted\""));
+        let errors = lines(builder(&bad).err().unwrap());
+        assert!(errors[0].starts_with("OIDC_SCOPES"), "{errors:?}");
     }
 
     #[test]

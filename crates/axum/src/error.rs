@@ -46,6 +46,13 @@ pub enum LoginError {
     /// another session.
     #[error("the logout form's token is missing or not this session's")]
     LogoutNotConfirmed,
+    /// The access token needed renewing and the provider could not do it right now (network,
+    /// timeout, a 5xx); the session is kept and a later request tries again.
+    #[error("renewing the access token failed: {0}")]
+    TokenRenewal(AuthError),
+    /// Another request's renewal of this session's access token took longer than allowed.
+    #[error("the access token is being renewed by another request, which took too long")]
+    TokenRenewalBusy,
 }
 
 impl LoginError {
@@ -64,6 +71,8 @@ impl LoginError {
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::LogoutNotConfirmed => StatusCode::FORBIDDEN,
             Self::LoginNotStarted => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TokenRenewal(_) => StatusCode::BAD_GATEWAY,
+            Self::TokenRenewalBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::SessionStore(_) | Self::SessionNotSaved | Self::Store(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -145,6 +154,11 @@ impl LoginError {
                 "This logout request did not come from this site's own logout button, so you are \
                  still logged in. Use the Logout button to log out.",
             ),
+            Self::TokenRenewal(_) | Self::TokenRenewalBusy => (
+                "Your access could not be renewed",
+                "Sesame could not renew your access with the identity provider just now. You \
+                 are still logged in; please try again in a moment.",
+            ),
             Self::SessionStore(_) | Self::SessionNotSaved | Self::Store(_) => (
                 "Service temporarily unavailable",
                 "The session store is unavailable, so Sesame cannot tell who you are right now. \
@@ -166,7 +180,11 @@ impl LoginError {
             | Self::LogoutNotConfirmed => {
                 tracing::warn!(reason = ?self.to_string(), "login refused");
             }
-            Self::SessionStore(_) | Self::Store(_) | Self::LoginNotStarted => {
+            Self::SessionStore(_)
+            | Self::Store(_)
+            | Self::LoginNotStarted
+            | Self::TokenRenewal(_)
+            | Self::TokenRenewalBusy => {
                 tracing::error!(error = ?self.to_string());
             }
             // tower-sessions logged the store's error already.

@@ -27,6 +27,8 @@ pub(crate) struct KeySet {
     pub(crate) pending_login: Key,
     /// Keys the HMAC behind the logout confirmation's CSRF token.
     logout_csrf: [u8; 32],
+    /// Seals each session's provider tokens in the store (AES-256-GCM).
+    pub(crate) token_seal: [u8; 32],
 }
 
 impl KeySet {
@@ -35,10 +37,13 @@ impl KeySet {
         let pending_login = Key::from(purpose_hash::<Sha512>(secret, "pending-login").as_slice());
         let mut logout_csrf = [0; 32];
         logout_csrf.copy_from_slice(&purpose_hash::<Sha256>(secret, "logout-csrf"));
+        let mut token_seal = [0; 32];
+        token_seal.copy_from_slice(&purpose_hash::<Sha256>(secret, "token-seal"));
         Self {
             session_cookie,
             pending_login,
             logout_csrf,
+            token_seal,
         }
     }
 

@@ -56,6 +56,8 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
+mod backchannel;
 mod builder;
 mod env;
 mod error;
@@ -67,10 +69,13 @@ mod routes;
 mod serve;
 mod sesame;
 mod session;
+mod sessions;
 mod shutdown;
+mod tokens;
 mod user;
 pub mod vars;
 
+pub use access::AccessToken;
 pub use builder::{BuildError, SesameBuilder};
 pub use env::{ConfigError, Env};
 pub use error::LoginError;

@@ -1,5 +1,5 @@
-//! The login routes: `GET {login}`, `GET {callback}`, and `GET`/`POST {logout}` at the
-//! configured paths.
+//! The login routes: `GET {login}`, `GET {callback}`, `GET`/`POST {logout}` and
+//! `POST {backchannel_logout}` (see [`crate::backchannel`]) at the configured paths.
 //!
 //! Nothing here writes to the store for a visitor who has not logged in: a pending login lives
 //! in its own cookie (see [`crate::pending`]); the store sees a callback's `state` claimed once,
@@ -7,14 +7,14 @@
 
 use crate::error::escape;
 use crate::limits::client_address;
-use crate::{LoginError, Sesame, session};
+use crate::{LoginError, Sesame, session, sessions};
 use axum::Router;
 use axum::extract::{Form, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
-use sesame_auth::{AuthError, CallbackParams};
+use sesame_auth::{AuthError, CallbackParams, CompletedLogin};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tower_sessions::Session;
@@ -34,6 +34,10 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(sesame: &Sesame) -> Route
         .route(&paths.login, get(login))
         .route(&paths.callback, get(callback))
         .route(&paths.logout, get(logout).post(confirmed_logout))
+        .route(
+            &paths.backchannel_logout,
+            post(crate::backchannel::backchannel_logout),
+        )
         .with_state(sesame.clone())
 }
 
@@ -165,9 +169,15 @@ async fn complete_login(
             return Err(err.into());
         }
     }
-    let user = relying_party.redeem(&pending, code).await?;
+    let CompletedLogin { user, tokens } = relying_party.redeem(&pending, code).await?;
     limiter.refund(reserved);
     session::log_in(session, &user).await?;
+    // Saved here rather than by the layer after the handler: the tokens and the index are
+    // keyed by the session's ID, which only the store's create settles.
+    session.save().await?;
+    let id = session.id().ok_or(LoginError::SessionNotSaved)?;
+    crate::tokens::store_new(sesame, &id, &user, &tokens).await?;
+    sessions::index_login(sesame, &id, &user).await?;
     // Logged in: other tabs' pending logins are moot (this one's among them).
     set_cookies.clear();
     set_cookies.extend(
@@ -244,18 +254,50 @@ fn started_here(headers: &HeaderMap, base_url: &url::Url) -> bool {
 async fn end_session(sesame: &Sesame, session: &Session) -> Response {
     let ended = async {
         let user = session::user(session).await?;
+        let id = session.id();
+        let tokens = match &id {
+            Some(id) => crate::tokens::load(sesame, id).await?,
+            None => None,
+        };
         session::end(session).await?;
-        Ok::<_, tower_sessions::session::Error>(user)
+        if let Some(id) = &id {
+            sessions::end_by_id(sesame, id, user.as_ref()).await?;
+        }
+        Ok::<_, LoginError>(tokens.map(|(_, tokens)| tokens))
     };
-    let user = match ended.await {
-        Ok(user) => user,
-        Err(err) => return sesame.error_response(err.into()),
+    let tokens = match ended.await {
+        Ok(tokens) => tokens,
+        Err(err) => return sesame.error_response(err),
     };
-    let id_token_hint = user.as_ref().map(|user| user.id_token.expose());
+    if let Some(refresh_token) = tokens.as_ref().and_then(|t| t.refresh_token.clone()) {
+        revoke_in_background(sesame, refresh_token);
+    }
+    let id_token_hint = tokens.as_ref().map(|tokens| tokens.id_token.expose());
     match sesame.relying_party().logout_url(id_token_hint) {
         Some(url) => found(url.as_str()),
         None => found(&sesame.paths().after_logout),
     }
+}
+
+/// Gives the refresh token back to the provider (RFC 7009) without making the user wait: the
+/// session is already gone here, and a provider that is slow or down must not hold up logout.
+fn revoke_in_background(sesame: &Sesame, refresh_token: sesame_auth::Secret) {
+    if !sesame.relying_party().can_revoke() {
+        return;
+    }
+    let sesame = sesame.clone();
+    tokio::spawn(async move {
+        match sesame
+            .relying_party()
+            .revoke_refresh_token(&refresh_token)
+            .await
+        {
+            Ok(()) => tracing::info!("refresh token revoked at the provider"),
+            Err(err) => {
+                tracing::warn!(reason = ?err.to_string(), "revoking the refresh token failed")
+            }
+        }
+    });
 }
 
 /// What the logout confirmation page shows: a form that POSTs `csrf_token` to `action`.

@@ -6,6 +6,7 @@ use crate::layer::{RequireLoginLayer, SessionLayer};
 use crate::limits::{FailureLimit, FailureLimiter};
 use crate::pending::PendingCookies;
 use crate::routes::{LogoutPage, default_logout_page};
+use crate::tokens::RefreshGates;
 use crate::{LoginError, SesameBuilder};
 use axum::Router;
 use axum::response::Response;
@@ -58,6 +59,10 @@ struct Inner {
     keys: Keys,
     login_timeout: Duration,
     failure_limiter: FailureLimiter,
+    /// Failed back-channel logout tokens, per address: a budget apart from callbacks', so
+    /// that one cannot be spent to lock out the other.
+    backchannel_limiter: FailureLimiter,
+    refresh_gates: RefreshGates,
     trusted_proxies: Vec<IpNet>,
     listen_addr: SocketAddr,
     error_page: Arc<ErrorPage>,
@@ -113,6 +118,8 @@ impl Sesame {
             keys: parts.keys,
             login_timeout: parts.login_timeout,
             failure_limiter: FailureLimiter::new(parts.failure_limit),
+            backchannel_limiter: FailureLimiter::new(parts.failure_limit),
+            refresh_gates: RefreshGates::default(),
             trusted_proxies: parts.trusted_proxies,
             listen_addr: parts.listen_addr,
             error_page: parts
@@ -177,6 +184,14 @@ impl Sesame {
         self.0.store.kind()
     }
 
+    /// Ends every session of the user whose `sub` is `subject`, on every instance sharing the
+    /// store (with the memory store: this instance's), and returns how many were ended. For an
+    /// admin's "log out everywhere", or when an account is disabled. Sessions are found through
+    /// the store's index of logins, never by scanning.
+    pub async fn end_sessions_of_user(&self, subject: &str) -> Result<usize, StoreError> {
+        crate::sessions::end_user(self, subject).await
+    }
+
     /// Checks that the session store answers (for a readiness probe).
     pub async fn check_store(&self) -> Result<(), StoreError> {
         self.0.store.ping().await
@@ -237,6 +252,24 @@ impl Sesame {
         &self.0.failure_limiter
     }
 
+    pub(crate) fn backchannel_limiter(&self) -> &FailureLimiter {
+        &self.0.backchannel_limiter
+    }
+
+    pub(crate) fn refresh_gate(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        self.0.refresh_gates.gate(id)
+    }
+
+    /// How long a refresh lease lasts: longer than the slowest refresh (a token request that
+    /// runs into `OIDC_HTTP_TIMEOUT`, then JWKS refetch for a new key), so it never lapses
+    /// under a refresh still in flight; short enough that a crashed holder frees it soon.
+    pub(crate) fn refresh_lease_ttl(&self) -> Duration {
+        self.0.relying_party.http_timeout() * 2 + Duration::from_secs(5)
+    }
+
     pub(crate) fn trusted_proxies(&self) -> &[IpNet] {
         &self.0.trusted_proxies
     }
@@ -266,6 +299,9 @@ pub struct Paths {
     pub callback: String,
     /// Ends the session here and at the provider (`/logout`).
     pub logout: String,
+    /// Where the provider POSTs back-channel logout tokens (`/backchannel-logout`): register
+    /// `{base URL}{this}` at the provider as the client's back-channel logout URI.
+    pub backchannel_logout: String,
     /// Where the provider sends the browser after logout (`/`).
     pub after_logout: String,
 }
@@ -285,6 +321,7 @@ impl Paths {
             login: format!("{prefix}/login"),
             callback: format!("{prefix}/callback"),
             logout: format!("{prefix}/logout"),
+            backchannel_logout: format!("{prefix}/backchannel-logout"),
             after_logout: "/".to_owned(),
         }
     }
@@ -294,6 +331,7 @@ impl Paths {
             ("login", &self.login),
             ("callback", &self.callback),
             ("logout", &self.logout),
+            ("backchannel_logout", &self.backchannel_logout),
             ("after_logout", &self.after_logout),
         ];
         for (name, path) in all {
@@ -303,9 +341,19 @@ impl Paths {
                 ));
             }
         }
-        let routes = [&self.login, &self.callback, &self.logout];
-        if routes[0] == routes[1] || routes[1] == routes[2] || routes[0] == routes[2] {
-            return Err("the login, callback and logout paths must differ".to_owned());
+        let routes = [
+            &self.login,
+            &self.callback,
+            &self.logout,
+            &self.backchannel_logout,
+        ];
+        for (i, path) in routes.iter().enumerate() {
+            if routes[i + 1..].contains(path) {
+                return Err(
+                    "the login, callback, logout and back-channel logout paths must differ"
+                        .to_owned(),
+                );
+            }
         }
         Ok(())
     }

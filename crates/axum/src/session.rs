@@ -89,6 +89,17 @@ pub(crate) async fn user(session: &Session) -> Result<Option<AuthenticatedUser>,
         .map(|Packed(user)| user))
 }
 
+/// The user in a session record read straight from the store (not through a request's
+/// session), if it has one.
+pub(crate) fn user_of_record(
+    record: &tower_sessions::session::Record,
+) -> Option<AuthenticatedUser> {
+    let value = record.data.get(USER)?;
+    serde_json::from_value::<Packed<AuthenticatedUser>>(value.clone())
+        .ok()
+        .map(|Packed(user)| user)
+}
+
 /// Logs the user in: a new session ID (so an ID planted or seen before login is worthless),
 /// the user stored.
 pub(crate) async fn log_in(session: &Session, user: &AuthenticatedUser) -> Result<(), Error> {

@@ -1,6 +1,6 @@
 //! [`CurrentUser`]: the logged-in user as an extractor, and what a request without one gets.
 
-use crate::{LoginError, Sesame, session};
+use crate::{AccessToken, LoginError, Sesame, session};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use sesame_auth::AuthenticatedUser;
 use std::sync::Arc;
 use tower_sessions::Session;
+use tower_sessions::session::Id;
 
 /// The logged-in user, verified by the provider at login.
 ///
@@ -36,44 +37,79 @@ use tower_sessions::Session;
 ///     format!("{} <{}>", user.subject(), user.email().unwrap_or("-"))
 /// }
 /// ```
-#[derive(Debug, Clone)]
-pub struct CurrentUser(Arc<AuthenticatedUser>);
+#[derive(Clone)]
+pub struct CurrentUser(Arc<Resolved>);
+
+/// The user and where their session is, for what needs the session's tokens.
+struct Resolved {
+    user: AuthenticatedUser,
+    session: Option<(Sesame, Id)>,
+}
+
+impl std::fmt::Debug for CurrentUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CurrentUser").field(&self.0.user).finish()
+    }
+}
 
 impl CurrentUser {
     /// Display name: the `name` claim, else `nickname`, `preferred_username`, `email`, `sub`.
     pub fn name(&self) -> &str {
-        self.0.name()
+        self.0.user.name()
     }
 
     /// The user's email, when the provider shares it.
     pub fn email(&self) -> Option<&str> {
-        self.0.email()
+        self.0.user.email()
     }
 
     /// The provider's stable identifier for the user (`sub`): what to key your own data by.
     pub fn subject(&self) -> &str {
-        self.0.subject()
+        self.0.user.subject()
     }
 
     /// The user's picture URL, when the provider shares one.
     pub fn picture(&self) -> Option<&str> {
-        self.0.picture()
+        self.0.user.picture()
     }
 
     /// The user's claims: the verified ID token's merged with userinfo's, as JSON. Holds no
     /// token.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
+        &self.0.user.claims
     }
 
     /// When the user logged in (unix seconds): the start of the absolute session lifetime.
     pub fn authenticated_at(&self) -> i64 {
-        self.0.authenticated_at
+        self.0.user.authenticated_at
+    }
+
+    /// The user's access token, refreshed first if it is about to expire: what the
+    /// [`AccessToken`] extractor gives, for a handler that already has the user. A user who
+    /// must log in again gets a 401 (the extractor redirects browsers instead).
+    pub async fn access_token(&self) -> Result<AccessToken, LoginRequired> {
+        crate::access::obtain(self, false).await
+    }
+
+    /// When the access token expires (unix seconds), if the provider said, without refreshing
+    /// it: for showing, never the token itself. `None` also when the session has no tokens.
+    pub async fn access_token_expires_at(&self) -> Option<i64> {
+        let (sesame, id) = self.session_handle()?;
+        let (_, tokens) = crate::tokens::load(sesame, id).await.ok()??;
+        tokens.access_token_expires_at
+    }
+
+    pub(crate) fn session_handle(&self) -> Option<(&Sesame, &Id)> {
+        self.0.session.as_ref().map(|(sesame, id)| (sesame, id))
+    }
+
+    pub(crate) fn authenticated(&self) -> &AuthenticatedUser {
+        &self.0.user
     }
 }
 
 /// The user of this request, `None` for a guest.
-async fn resolve(parts: &mut Parts) -> Result<Option<CurrentUser>, LoginRequired> {
+pub(crate) async fn resolve(parts: &mut Parts) -> Result<Option<CurrentUser>, LoginRequired> {
     if let Some(user) = parts.extensions.get::<CurrentUser>() {
         return Ok(Some(user.clone()));
     }
@@ -85,7 +121,10 @@ async fn resolve(parts: &mut Parts) -> Result<Option<CurrentUser>, LoginRequired
     };
     match session::current_user(&session, &sesame.session_policy()).await {
         Ok(Some(user)) => {
-            let user = CurrentUser(Arc::new(user));
+            let user = CurrentUser(Arc::new(Resolved {
+                user,
+                session: session.id().map(|id| (sesame.clone(), id)),
+            }));
             // Another extractor or `require_login` in the same request finds it here.
             parts.extensions.insert(user.clone());
             Ok(Some(user))
@@ -138,18 +177,43 @@ enum Answer {
     Failed(LoginError),
     /// The session layer is missing: a bug in the host app, said plainly.
     NotInstalled,
+    /// The user is logged in but must log in again (no usable access token): a 401, or, once
+    /// the request is known ([`LoginRequired::for_request`]), what a guest gets.
+    LoginAgain,
 }
 
 impl LoginRequired {
-    fn not_installed() -> Self {
+    pub(crate) fn not_installed() -> Self {
         Self {
             answer: Answer::NotInstalled,
             sesame: None,
         }
     }
 
+    pub(crate) fn must_log_in(sesame: &Sesame, _user: &CurrentUser) -> Self {
+        Self {
+            answer: Answer::LoginAgain,
+            sesame: Some(sesame.clone()),
+        }
+    }
+
+    pub(crate) fn failed(sesame: &Sesame, err: LoginError) -> Self {
+        Self {
+            answer: Answer::Failed(err),
+            sesame: Some(sesame.clone()),
+        }
+    }
+
+    /// This answer for `parts`' request: "log in again" becomes what a guest gets there.
+    pub(crate) fn for_request(self, parts: &Parts) -> Self {
+        match self.answer {
+            Answer::LoginAgain => Self::for_guest(parts),
+            _ => self,
+        }
+    }
+
     /// The answer for a guest, by what the request is.
-    fn for_guest(parts: &Parts) -> Self {
+    pub(crate) fn for_guest(parts: &Parts) -> Self {
         let sesame = parts.extensions.get::<Sesame>().cloned();
         let answer = match &sesame {
             Some(sesame) if is_navigation(parts) => {
@@ -173,7 +237,7 @@ impl LoginRequired {
     pub fn status(&self) -> StatusCode {
         match &self.answer {
             Answer::Redirect(_) => StatusCode::FOUND,
-            Answer::Unauthorized => StatusCode::UNAUTHORIZED,
+            Answer::Unauthorized | Answer::LoginAgain => StatusCode::UNAUTHORIZED,
             Answer::Failed(err) => err.status(),
             Answer::NotInstalled => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -205,7 +269,7 @@ impl IntoResponse for LoginRequired {
         let mut response = match (self.answer, self.sesame) {
             (Answer::Redirect(location), _) => crate::routes::found(&location),
             (Answer::Failed(err), Some(sesame)) => sesame.error_response(err),
-            (Answer::Unauthorized, Some(sesame)) => {
+            (Answer::Unauthorized | Answer::LoginAgain, Some(sesame)) => {
                 let login_url = sesame.login_url().as_str();
                 let body = serde_json::json!({
                     "error": "login_required",

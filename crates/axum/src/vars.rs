@@ -35,6 +35,8 @@ pub const AUTH0_CLIENT_SECRET: &str = "AUTH0_CLIENT_SECRET";
 pub const OIDC_CLIENT_SECRET: &str = "OIDC_CLIENT_SECRET";
 /// `AUTH0_AUDIENCE`: an API audience sent on `/login`.
 pub const AUTH0_AUDIENCE: &str = "AUTH0_AUDIENCE";
+/// `OIDC_SCOPES`: the scopes asked for at login.
+pub const OIDC_SCOPES: &str = "OIDC_SCOPES";
 /// `APP_SECRET_KEY`: keys the session cookie's signature.
 pub const APP_SECRET_KEY: &str = "APP_SECRET_KEY";
 /// `APP_BASE_URL`: the app's public URL.
@@ -112,6 +114,11 @@ pub const VARIABLES: &[Variable] = &[
         "the client secret, when AUTH0_CLIENT_SECRET is not set",
     ),
     var(AUTH0_AUDIENCE, "", "optional API audience sent on /login"),
+    var(
+        OIDC_SCOPES,
+        "openid profile email",
+        "scopes asked for at login; add offline_access for a refresh token (Auth0)",
+    ),
     var(
         APP_SECRET_KEY,
         "",

@@ -66,9 +66,9 @@ async fn a_login_from_two_tabs_completes_each_once() {
         .complete_login(&first_login, &first)
         .await
         .unwrap();
-    assert_eq!(user.name(), "Alice");
-    assert_eq!(user.subject(), "mock|alice");
-    assert_eq!(user.email(), Some("alice@example.com"));
+    assert_eq!(user.user.name(), "Alice");
+    assert_eq!(user.user.subject(), "mock|alice");
+    assert_eq!(user.user.email(), Some("alice@example.com"));
     assert_eq!(idp.token_requests(), 1);
 
     let second = callback_params(&second_tab, "bob").await;
@@ -76,17 +76,17 @@ async fn a_login_from_two_tabs_completes_each_once() {
         .check_callback(&second_login, &second)
         .unwrap();
     let completed = relying_party.redeem(&second_login, code).await.unwrap();
-    assert_eq!(completed.name(), "Bob");
+    assert_eq!(completed.user.name(), "Bob");
 
     let logout = relying_party
-        .logout_url(Some(completed.id_token.expose()))
+        .logout_url(Some(completed.tokens.id_token.expose()))
         .unwrap();
     assert!(logout.as_str().starts_with(idp.issuer()));
     let hint = logout
         .query_pairs()
         .find(|(key, _)| key == "id_token_hint")
         .map(|(_, value)| value.into_owned());
-    assert_eq!(hint.as_deref(), Some(completed.id_token.expose()));
+    assert_eq!(hint.as_deref(), Some(completed.tokens.id_token.expose()));
 }
 
 #[tokio::test]
