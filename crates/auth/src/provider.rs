@@ -146,6 +146,12 @@ impl RelyingParty {
         self.is_mock_idp
     }
 
+    /// The provider's userinfo endpoint, when discovery names one: an API every provider has,
+    /// which takes the user's access token.
+    pub fn userinfo_endpoint(&self) -> Option<&Url> {
+        self.client.user_info_url().map(|endpoint| endpoint.url())
+    }
+
     /// The bound on any one call to the provider (`OIDC_HTTP_TIMEOUT`).
     pub fn http_timeout(&self) -> std::time::Duration {
         self.settings.http_timeout

@@ -192,6 +192,12 @@ impl Sesame {
         crate::sessions::end_user(self, subject).await
     }
 
+    /// The provider's userinfo endpoint, if it has one: an API that takes the user's
+    /// [`crate::AccessToken`], handy to check a token works.
+    pub fn userinfo_endpoint(&self) -> Option<&Url> {
+        self.0.relying_party.userinfo_endpoint()
+    }
+
     /// Checks that the session store answers (for a readiness probe).
     pub async fn check_store(&self) -> Result<(), StoreError> {
         self.0.store.ping().await

@@ -15,6 +15,7 @@ use tracing::Level;
 pub fn app(sesame: &Sesame) -> Router {
     let pages = Router::new()
         .route("/", get(routes::home::home))
+        .route("/api/userinfo", get(routes::api::userinfo))
         .merge(sesame.routes())
         // Pages can hold personal data: never cache them in shared caches or the back button.
         .layer(SetResponseHeaderLayer::overriding(

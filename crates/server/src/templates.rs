@@ -35,10 +35,13 @@ pub(crate) struct Profile<'a> {
     pub(crate) picture: Option<&'a str>,
     pub(crate) claims: &'a Map<String, Json>,
     pub(crate) authenticated_at: i64,
+    /// When the session's access token expires (unix seconds), when known: shown, the token
+    /// itself never is.
+    pub(crate) access_token_expires_at: Option<i64>,
 }
 
 impl<'a> Profile<'a> {
-    pub(crate) fn of(user: &'a CurrentUser) -> Self {
+    pub(crate) fn of(user: &'a CurrentUser, access_token_expires_at: Option<i64>) -> Self {
         Self {
             name: user.name(),
             subject: user.subject(),
@@ -46,6 +49,7 @@ impl<'a> Profile<'a> {
             picture: user.picture(),
             claims: user.claims(),
             authenticated_at: user.authenticated_at(),
+            access_token_expires_at,
         }
     }
 }
@@ -62,6 +66,10 @@ pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Erro
             hue => avatar_hue(user.subject),
             signed_in_at => chrono::DateTime::from_timestamp(user.authenticated_at, 0)
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            access_token_expires => user
+                .access_token_expires_at
+                .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+                .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
             // The claims as indented JSON, as the quickstart shows them.
             claims_pretty => serde_json::to_string_pretty(user.claims).unwrap_or_default(),
         }
@@ -129,6 +137,7 @@ mod tests {
             picture: text("picture"),
             claims,
             authenticated_at: 1_704_067_200,
+            access_token_expires_at: Some(1_704_070_800),
         }
     }
 
@@ -150,6 +159,7 @@ mod tests {
         assert!(page.contains(r#"href="/logout""#));
         assert!(page.contains(">Logout</a>"));
         assert!(page.contains("alice@example.com"));
+        assert!(page.contains("Access token expires 2024-01-01 01:00:00 UTC"));
         assert!(page.contains(r#"src="http:&#x2f;&#x2f;idp&#x2f;avatars&#x2f;alice.svg""#));
         assert!(page.contains(r#"alt="Profile picture of Alice""#));
         assert!(page.contains("&quot;sub&quot;: &quot;mock|alice&quot;"));

@@ -1,4 +1,5 @@
 //! The app's own routes; the login routes are Sesame's.
 
+pub(crate) mod api;
 pub(crate) mod health;
 pub(crate) mod home;
