@@ -25,7 +25,10 @@ static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
 
 pub(crate) async fn userinfo(State(sesame): State<Sesame>, token: AccessToken) -> Response {
     let Some(endpoint) = sesame.userinfo_endpoint().cloned() else {
-        return failure(StatusCode::NOT_FOUND, "the provider has no userinfo endpoint");
+        return failure(
+            StatusCode::NOT_FOUND,
+            "the provider has no userinfo endpoint",
+        );
     };
     let mut answer = call(&endpoint, &token).await;
     if matches!(&answer, Ok((StatusCode::UNAUTHORIZED, _))) {
@@ -40,7 +43,10 @@ pub(crate) async fn userinfo(State(sesame): State<Sesame>, token: AccessToken) -
         Ok((StatusCode::OK, body)) => Json(body).into_response(),
         Ok((status, _)) => {
             tracing::warn!(%status, "the userinfo endpoint refused the access token");
-            failure(StatusCode::BAD_GATEWAY, "the provider refused the access token")
+            failure(
+                StatusCode::BAD_GATEWAY,
+                "the provider refused the access token",
+            )
         }
         Err(reason) => {
             tracing::warn!(reason = ?reason, "calling the userinfo endpoint failed");

@@ -3,30 +3,11 @@
 //! spending the client secret, two tabs and double callbacks, logout CSRF, log forging, weak
 //! and public keys, and key rotation. Slow clients are in `connections.rs`.
 
+use crate::futures_join_all;
 use crate::helpers::{Mode, TestApp, TestAppBuilder, location, set_cookies};
 use reqwest::StatusCode;
 use sesame_axum::StoreKind;
 use sesame_mock_idp::MockIdpConfig;
-
-/// Expands each race into one test per store, against the real process.
-macro_rules! on_every_store {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use crate::helpers::{Mode, TestApp};
-            use sesame_axum::StoreKind;
-
-            async fn run(kind: StoreKind) {
-                super::$scenario(TestApp::builder().store(kind).mode(Mode::Process)).await;
-            }
-            #[tokio::test]
-            async fn memory() { run(StoreKind::Memory).await }
-            #[tokio::test]
-            async fn redis() { run(StoreKind::Redis).await }
-            #[tokio::test]
-            async fn sqlite() { run(StoreKind::Sqlite).await }
-        }
-    )*};
-}
 
 on_every_store!(
     strangers_starting_logins_cost_the_store_nothing,
@@ -132,20 +113,6 @@ async fn logins_started_in_two_tabs_at_once_both_work(builder: TestAppBuilder) {
         assert!(app.home().await.1.contains("Welcome Alice!"));
         app.get("/logout").await;
     }
-}
-
-/// `join_all` without a futures dependency: the requests run concurrently on the runtime.
-async fn futures_join_all<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.unwrap());
-    }
-    results
 }
 
 /// `/login` from a cookieless client: the pending-login cookie and the provider's `state`.

@@ -3,7 +3,29 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+/// Expands each scenario (an `async fn(TestAppBuilder)`) into one test per store, each against
+/// the real `sesame` process.
+macro_rules! on_every_store {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use crate::helpers::{Mode, TestApp};
+            use sesame_axum::StoreKind;
+
+            async fn run(kind: StoreKind) {
+                super::$scenario(TestApp::builder().store(kind).mode(Mode::Process)).await;
+            }
+            #[tokio::test]
+            async fn memory() { run(StoreKind::Memory).await }
+            #[tokio::test]
+            async fn redis() { run(StoreKind::Redis).await }
+            #[tokio::test]
+            async fn sqlite() { run(StoreKind::Sqlite).await }
+        }
+    )*};
+}
+
 mod abuse;
+mod backchannel;
 mod callback_props;
 mod connections;
 mod expiry;
@@ -12,4 +34,19 @@ mod login_flow;
 mod rp_conformance;
 mod scenarios;
 mod stores;
+mod tokens;
 mod web_attacks;
+
+/// `join_all` without a futures dependency: the requests run concurrently on the runtime.
+pub async fn futures_join_all<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
