@@ -90,8 +90,15 @@ impl RelyingParty {
             .await?;
         let userinfo = self.fetch_userinfo(tokens.access_token(), &claims).await?;
 
+        let mut user = AuthenticatedUser::from_verified(&claims, userinfo.as_ref());
+        // openidconnect's claims type drops `sid` (not a claim it knows); it is read from the
+        // payload of the token whose signature was just verified.
+        user.provider_session = crate::refresh::unverified_claims(&id_token.to_string())
+            .get("sid")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
         Ok(CompletedLogin {
-            user: AuthenticatedUser::from_verified(&claims, userinfo.as_ref()),
+            user,
             tokens: token_set(&tokens, id_token, None),
         })
     }

@@ -129,9 +129,9 @@ impl RelyingParty {
     }
 }
 
-/// The claims of a JWT we verified earlier and kept sealed, read without verifying again (they
-/// only serve to compare a refreshed ID token with the login's). Empty when unreadable.
-fn unverified_claims(jwt: &str) -> serde_json::Map<String, Value> {
+/// The claims of a JWT whose signature was verified already (at login, or just now), read
+/// without verifying again. Empty when unreadable.
+pub(crate) fn unverified_claims(jwt: &str) -> serde_json::Map<String, Value> {
     jwt.split('.')
         .nth(1)
         .and_then(|payload| {

@@ -46,7 +46,8 @@ impl AuthenticatedUser {
         );
         Self {
             claims,
-            provider_session,
+            // Read from the raw token by the caller: openidconnect's claims type drops it.
+            provider_session: None,
             authenticated_at: chrono::Utc::now().timestamp(),
         }
     }
