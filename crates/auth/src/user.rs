@@ -28,7 +28,6 @@ impl AuthenticatedUser {
         userinfo: Option<&CoreUserInfoClaims>,
     ) -> Self {
         let mut claims = to_map(id_claims);
-        let provider_session = claims.get("sid").and_then(Value::as_str).map(str::to_owned);
         for name in TOKEN_MECHANICS {
             claims.remove(name);
         }

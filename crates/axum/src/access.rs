@@ -74,11 +74,15 @@ pub(crate) async fn obtain(user: &CurrentUser, force: bool) -> Result<AccessToke
         return Err(LoginRequired::not_installed());
     };
     match tokens::fresh(sesame, id, user.authenticated(), force).await {
-        Ok(tokens) => Ok(AccessToken {
-            token: tokens.access_token,
-            expires_at: tokens.access_token_expires_at,
-            user: user.clone(),
-        }),
+        Ok(tokens) => {
+            user.note_access_token_expiry(tokens.access_token_expires_at)
+                .await;
+            Ok(AccessToken {
+                token: tokens.access_token,
+                expires_at: tokens.access_token_expires_at,
+                user: user.clone(),
+            })
+        }
         Err(NoAccessToken::LoginRequired) => Err(LoginRequired::must_log_in(sesame, user)),
         Err(NoAccessToken::Failed(err)) => Err(LoginRequired::failed(sesame, err)),
     }

@@ -171,7 +171,7 @@ async fn complete_login(
     }
     let CompletedLogin { user, tokens } = relying_party.redeem(&pending, code).await?;
     limiter.refund(reserved);
-    session::log_in(session, &user).await?;
+    session::log_in(session, &user, tokens.access_token_expires_at).await?;
     // Saved here rather than by the layer after the handler: the tokens and the index are
     // keyed by the session's ID, which only the store's create settles.
     session.save().await?;

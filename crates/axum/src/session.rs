@@ -1,6 +1,7 @@
 //! What Sesame keeps in a session, with typed access.
 //!
-//! Two keys: `user` (who is logged in) and `touched_at` (when the idle expiry was last extended).
+//! Three keys: `user` (who is logged in), `touched_at` (when the idle expiry was last extended)
+//! and `access_token_expires_at` (a display hint; the tokens are kept beside the record).
 //! The cookie carries only the signed session ID; all of this stays server-side. A host app may
 //! keep its own keys in the same session. Logins in progress are not here: they live in
 //! cookies of their own (see [`crate::pending`]), so a stranger never makes a session.
@@ -15,6 +16,9 @@ use tower_sessions::{Expiry, Session};
 const USER: &str = "user";
 /// Unix seconds of the last write that extended the session's idle expiry.
 const TOUCHED_AT: &str = "touched_at";
+/// When the access token expires (unix seconds), for display: the tokens themselves are kept
+/// beside the record (see [`crate::tokens`]), this is only a hint that costs no extra read.
+const ACCESS_TOKEN_EXPIRES_AT: &str = "access_token_expires_at";
 
 /// A value kept in the session record as one JSON string rather than a tree of JSON values.
 ///
@@ -101,11 +105,39 @@ pub(crate) fn user_of_record(
 }
 
 /// Logs the user in: a new session ID (so an ID planted or seen before login is worthless),
-/// the user stored.
-pub(crate) async fn log_in(session: &Session, user: &AuthenticatedUser) -> Result<(), Error> {
+/// the user stored, with the access token's expiry noted.
+pub(crate) async fn log_in(
+    session: &Session,
+    user: &AuthenticatedUser,
+    access_token_expires_at: Option<i64>,
+) -> Result<(), Error> {
     session.cycle_id().await?;
     session.insert(USER, Packed(user)).await?;
+    note_access_token_expiry(session, access_token_expires_at).await?;
     session.insert(TOUCHED_AT, user.authenticated_at).await
+}
+
+/// The access token's expiry as last noted.
+pub(crate) async fn access_token_expiry(session: &Session) -> Option<i64> {
+    session
+        .get::<i64>(ACCESS_TOKEN_EXPIRES_AT)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Notes the access token's expiry (or that it has none).
+pub(crate) async fn note_access_token_expiry(
+    session: &Session,
+    expires_at: Option<i64>,
+) -> Result<(), Error> {
+    match expires_at {
+        Some(at) => session.insert(ACCESS_TOKEN_EXPIRES_AT, at).await,
+        None => session
+            .remove_value(ACCESS_TOKEN_EXPIRES_AT)
+            .await
+            .map(|_| ()),
+    }
 }
 
 /// Ends the session: deleted from the store, so a copy of the cookie is worth nothing.

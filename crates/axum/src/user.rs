@@ -44,6 +44,10 @@ pub struct CurrentUser(Arc<Resolved>);
 struct Resolved {
     user: AuthenticatedUser,
     session: Option<(Sesame, Id)>,
+    /// The request's session handle, to note a refreshed token's expiry in.
+    handle: Session,
+    /// When the access token expires, as the session record last noted it.
+    access_token_expires_at: Option<i64>,
 }
 
 impl std::fmt::Debug for CurrentUser {
@@ -91,12 +95,23 @@ impl CurrentUser {
         crate::access::obtain(self, false).await
     }
 
-    /// When the access token expires (unix seconds), if the provider said, without refreshing
-    /// it: for showing, never the token itself. `None` also when the session has no tokens.
-    pub async fn access_token_expires_at(&self) -> Option<i64> {
-        let (sesame, id) = self.session_handle()?;
-        let (_, tokens) = crate::tokens::load(sesame, id).await.ok()??;
-        tokens.access_token_expires_at
+    /// When the access token expires (unix seconds), if the provider said: for showing, never
+    /// the token itself. Noted in the session record at login and at each refresh made by a
+    /// request of this session, so reading it costs no store round trip; it is a display hint
+    /// (a page view saving its idle touch alongside a refresh may keep the earlier expiry),
+    /// [`AccessToken::expires_at`] is the exact one.
+    pub fn access_token_expires_at(&self) -> Option<i64> {
+        self.0.access_token_expires_at
+    }
+
+    /// Notes a new access token's expiry in the session record (saved by the session layer at
+    /// the end of the request).
+    pub(crate) async fn note_access_token_expiry(&self, expires_at: Option<i64>) {
+        if expires_at != self.0.access_token_expires_at
+            && let Err(err) = session::note_access_token_expiry(&self.0.handle, expires_at).await
+        {
+            tracing::warn!(error = ?err.to_string(), "noting the access token's expiry failed");
+        }
     }
 
     pub(crate) fn session_handle(&self) -> Option<(&Sesame, &Id)> {
@@ -121,9 +136,12 @@ pub(crate) async fn resolve(parts: &mut Parts) -> Result<Option<CurrentUser>, Lo
     };
     match session::current_user(&session, &sesame.session_policy()).await {
         Ok(Some(user)) => {
+            let access_token_expires_at = session::access_token_expiry(&session).await;
             let user = CurrentUser(Arc::new(Resolved {
                 user,
                 session: session.id().map(|id| (sesame.clone(), id)),
+                handle: session,
+                access_token_expires_at,
             }));
             // Another extractor or `require_login` in the same request finds it here.
             parts.extensions.insert(user.clone());

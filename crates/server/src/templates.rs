@@ -41,7 +41,7 @@ pub(crate) struct Profile<'a> {
 }
 
 impl<'a> Profile<'a> {
-    pub(crate) fn of(user: &'a CurrentUser, access_token_expires_at: Option<i64>) -> Self {
+    pub(crate) fn of(user: &'a CurrentUser) -> Self {
         Self {
             name: user.name(),
             subject: user.subject(),
@@ -49,7 +49,7 @@ impl<'a> Profile<'a> {
             picture: user.picture(),
             claims: user.claims(),
             authenticated_at: user.authenticated_at(),
-            access_token_expires_at,
+            access_token_expires_at: user.access_token_expires_at(),
         }
     }
 }

@@ -6,12 +6,6 @@ use sesame_axum::CurrentUser;
 
 /// Renders the home page for whoever the session says is here.
 pub(crate) async fn home(user: Option<CurrentUser>) -> Result<Html<String>, PageError> {
-    let expires_at = match &user {
-        Some(user) => user.access_token_expires_at().await,
-        None => None,
-    };
-    let profile = user
-        .as_ref()
-        .map(|user| templates::Profile::of(user, expires_at));
+    let profile = user.as_ref().map(templates::Profile::of);
     Ok(Html(templates::home(profile.as_ref())?))
 }

@@ -507,9 +507,16 @@ impl TestApp {
 
     /// The session cookie as the jar holds it (`name=value`), if any.
     pub fn session_cookie(&self) -> Option<String> {
-        self.jar
-            .cookies(&self.base)
-            .map(|value| value.to_str().unwrap().to_owned())
+        // Cookies ignore ports, so the jar also holds the mock IdP's session cookie for this
+        // host: that one is the provider's, not the app's.
+        let cookies = self.jar.cookies(&self.base)?;
+        let app_cookies: Vec<&str> = cookies
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .filter(|cookie| !cookie.starts_with("mock_idp_session="))
+            .collect();
+        (!app_cookies.is_empty()).then(|| app_cookies.join("; "))
     }
 
     /// `/login` → the provider's authorization URL.
