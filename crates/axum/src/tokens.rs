@@ -217,6 +217,13 @@ async fn refresh_holding_lease(
             crate::sessions::end_by_id(sesame, id, Some(user)).await?;
             Err(NoAccessToken::LoginRequired)
         }
+        Err(err @ AuthError::RefreshedIdTokenMismatch(_)) => {
+            // The refresh token was spent (rotated) on an answer we cannot trust, so this login
+            // cannot go on: end it rather than keep tokens that describe someone else.
+            tracing::error!(reason = ?err.to_string(), "refused a refresh answer; ending the session");
+            crate::sessions::end_by_id(sesame, id, Some(user)).await?;
+            Err(NoAccessToken::LoginRequired)
+        }
         Err(err) if !tokens.access_token_has_expired(now()) => {
             tracing::warn!(reason = ?err.to_string(), "refresh failed; the current access token is still valid");
             Ok(tokens)

@@ -56,6 +56,9 @@ pub enum Misbehaviour {
     /// The token endpoint refuses with an OAuth `error` code holding a newline and a fake log
     /// line: an RP that logs the refusal unescaped lets it forge log entries.
     TokenErrorForgedLine,
+    /// The login behaves, but every refresh of it answers with an ID token for another `sub`:
+    /// an RP must check a refreshed ID token describes the same login (OIDC Core §12.2).
+    RefreshOtherSubject,
 }
 
 /// The `sub` of [`Misbehaviour::LogForgingSub`]: the username's, then a line that looks like
@@ -65,7 +68,7 @@ pub const LOG_FORGING_LINE: &str =
 
 impl Misbehaviour {
     /// Every value, `None` first (the order of the demo form's menu).
-    pub const ALL: [Misbehaviour; 22] = [
+    pub const ALL: [Misbehaviour; 23] = [
         Misbehaviour::None,
         Misbehaviour::WrongIss,
         Misbehaviour::WrongAud,
@@ -88,6 +91,7 @@ impl Misbehaviour {
         Misbehaviour::AccessDenied,
         Misbehaviour::LogForgingSub,
         Misbehaviour::TokenErrorForgedLine,
+        Misbehaviour::RefreshOtherSubject,
     ];
 
     /// The kebab-case name used in `mock_misbehave`.
@@ -115,6 +119,7 @@ impl Misbehaviour {
             Misbehaviour::AccessDenied => "access-denied",
             Misbehaviour::LogForgingSub => "log-forging-sub",
             Misbehaviour::TokenErrorForgedLine => "token-error-forged-line",
+            Misbehaviour::RefreshOtherSubject => "refresh-other-subject",
         }
     }
 
@@ -143,6 +148,7 @@ impl Misbehaviour {
             Misbehaviour::AccessDenied => "login refused (error=access_denied)",
             Misbehaviour::LogForgingSub => "sub with a newline and a fake log line",
             Misbehaviour::TokenErrorForgedLine => "token error code with a fake log line",
+            Misbehaviour::RefreshOtherSubject => "refreshed ID tokens name another sub",
         }
     }
 }

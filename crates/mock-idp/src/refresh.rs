@@ -21,6 +21,8 @@ pub(crate) struct RefreshGrant {
     pub(crate) scope: String,
     /// `auth_time` of the original login (OIDC Core §12.2 keeps it).
     pub(crate) auth_time: u64,
+    /// Refreshes answer with an ID token for another user (`refresh-other-subject`).
+    pub(crate) other_subject_on_refresh: bool,
 }
 
 /// Why a refresh token was refused; every case is `invalid_grant` on the wire.
@@ -170,6 +172,7 @@ mod tests {
             sid: "s".to_owned(),
             scope: "openid offline_access".to_owned(),
             auth_time: 0,
+            other_subject_on_refresh: false,
         }
     }
 

@@ -74,14 +74,19 @@ fn rotate(idp: &MockIdp, params: &Params, client_id: &str) -> Result<Response, O
         .get("scope")
         .map_or_else(|| refresh.scope.clone(), str::to_owned);
     // OIDC Core §12.2: same iss, sub, aud, azp and auth_time as the original ID token, fresh
-    // iat/exp, and no nonce. Refreshed logins always behave: misbehaviour is for the login itself.
+    // iat/exp, and no nonce. Refreshed logins behave, except the one misbehaviour about them.
+    let username = if refresh.other_subject_on_refresh {
+        format!("{}-impostor", refresh.username)
+    } else {
+        refresh.username
+    };
     let grant = Grant {
         client_id: refresh.client_id,
         redirect_uri: String::new(),
         code_challenge: String::new(),
         nonce: None,
         scope: scope.clone(),
-        username: refresh.username,
+        username,
         sid: refresh.sid,
         auth_time: refresh.auth_time,
         misbehaviour: Misbehaviour::None,

@@ -244,6 +244,7 @@ async fn respond(idp: &MockIdp, grant: Grant) -> Response {
                 sid: grant.sid.clone(),
                 scope: grant.scope.clone(),
                 auth_time: grant.auth_time,
+                other_subject_on_refresh: grant.misbehaviour == Misbehaviour::RefreshOtherSubject,
             })
         });
     issue(idp, &grant, &grant.scope, refresh_token)

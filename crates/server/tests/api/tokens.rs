@@ -215,3 +215,29 @@ async fn tokens_are_sealed_in_the_store(builder: TestAppBuilder) {
     );
     assert!(!dump.contains("eyJ"), "a JWT is readable in the store");
 }
+
+/// OpenID Connect Core §12.2: a refresh answer's ID token must describe the same login. One
+/// naming another user is refused; the refresh token was spent on it, so the login ends (the
+/// user logs in again) rather than go on with tokens that describe someone else.
+#[tokio::test]
+async fn a_refreshed_id_token_naming_another_user_is_refused() {
+    let app = TestApp::builder().env(&WITH_REFRESH).spawn().await;
+    app.idp.set_access_token_lifetime(Duration::from_secs(1));
+    let callback = app
+        .callback_with(&[
+            ("mock_auto_login", "alice"),
+            ("mock_misbehave", "refresh-other-subject"),
+        ])
+        .await;
+    assert_eq!(
+        app.get_absolute(&callback).await.status(),
+        StatusCode::FOUND
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let cookie = app.session_cookie().unwrap();
+    let (status, body) = api_get(app.base.clone(), "/api/userinfo", cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(app.idp.refresh_requests(), 1);
+    let (_, home) = app.home().await;
+    assert!(home.contains("Welcome Guest"), "{home}");
+}
