@@ -133,7 +133,7 @@ impl SesameBuilder {
             IpAddr::from([0, 0, 0, 0])
         });
 
-        let store = match var(vars::SESSION_STORE).map(|value| value.parse::<StoreKind>()) {
+        let mut store = match var(vars::SESSION_STORE).map(|value| value.parse::<StoreKind>()) {
             None => StoreConfig::Memory,
             Some(Ok(StoreKind::Memory)) => StoreConfig::Memory,
             Some(Ok(StoreKind::Redis)) => StoreConfig::redis(
@@ -148,6 +148,15 @@ impl SesameBuilder {
                 StoreConfig::Memory
             }
         };
+
+        if let (StoreConfig::Redis { key_prefix, .. }, Some(prefix)) =
+            (&mut store, var(vars::REDIS_KEY_PREFIX))
+        {
+            match sesame_store::check_redis_key_prefix(&prefix) {
+                Ok(()) => *key_prefix = prefix,
+                Err(err) => problem(vars::REDIS_KEY_PREFIX, err.to_string()),
+            }
+        }
 
         let mut duration = |name: &'static str| {
             let text = var(name)?;

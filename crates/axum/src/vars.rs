@@ -49,6 +49,8 @@ pub const PORT: &str = "PORT";
 pub const SESSION_STORE: &str = "SESSION_STORE";
 /// `REDIS_URL`: the Redis store's URL.
 pub const REDIS_URL: &str = "REDIS_URL";
+/// `REDIS_KEY_PREFIX`: put before every Redis key Sesame writes.
+pub const REDIS_KEY_PREFIX: &str = "REDIS_KEY_PREFIX";
 /// `DATABASE_URL`: the SQLite store's URL.
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// `SESSION_IDLE_TIMEOUT`: the rolling idle timeout.
@@ -135,7 +137,12 @@ pub const VARIABLES: &[Variable] = &[
     var(
         REDIS_URL,
         "redis://127.0.0.1:6379",
-        "the Redis store's URL (rediss:// for TLS)",
+        "the Redis store's URL: redis://, redis-cluster:// or redis-sentinel:// (rediss… for TLS)",
+    ),
+    var(
+        REDIS_KEY_PREFIX,
+        "",
+        "put before every Redis key, so apps can share one Redis (a Cluster has only database 0)",
     ),
     var(
         DATABASE_URL,

@@ -1,12 +1,11 @@
 //! The runtime-chosen store and its delegating `SessionStore` implementation.
 
+use crate::redis::RedisSessions;
 use crate::{MemoryStore, StoreError, StoreKind, redis, sqlite};
 use async_trait::async_trait;
 use std::time::Duration;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
-use tower_sessions_redis_store::RedisStore;
-use tower_sessions_redis_store::fred::clients::Pool as RedisPool;
 use tower_sessions_sqlx_store::SqliteStore;
 
 /// How to open the store: one variant per backend, each with what that backend needs.
@@ -14,13 +13,20 @@ use tower_sessions_sqlx_store::SqliteStore;
 pub enum StoreConfig {
     /// In-process memory.
     Memory,
-    /// A Redis server (`redis://`, `rediss://` for TLS; the database number is honoured).
+    /// Redis, in any of fred's URL forms: one server (`redis://host:port/db`), a Cluster
+    /// (`redis-cluster://host:port?node=host2:port2`, any node is enough to find the rest; a
+    /// database number is refused, a Cluster has only 0) or behind Sentinel
+    /// (`redis-sentinel://sentinel:port/db?sentinelServiceName=NAME&node=sentinel2:port2`);
+    /// `rediss` for TLS.
     Redis {
         /// The server's URL.
         url: String,
-        /// Upper bound for one store operation, so an outage turns into a quick error page
-        /// instead of a hung request.
+        /// Upper bound for one store operation, so an outage or a failover turns into a quick
+        /// error page instead of a hung request.
         operation_timeout: Duration,
+        /// Put before every key (empty: none), so apps can share a Redis (a Cluster has only
+        /// database 0).
+        key_prefix: String,
     },
     /// A SQLite file (`sqlite://path?mode=rwc`), created and migrated when opened.
     Sqlite {
@@ -49,6 +55,7 @@ impl StoreConfig {
         Self::Redis {
             url: url.into(),
             operation_timeout: Self::DEFAULT_OPERATION_TIMEOUT,
+            key_prefix: String::new(),
         }
     }
 
@@ -72,8 +79,9 @@ impl StoreConfig {
 pub enum SessionBackend {
     /// In-process memory.
     Memory(MemoryStore),
-    /// Redis through a small fred connection pool.
-    Redis(RedisStore<RedisPool>, RedisPool),
+    /// Redis through a small fred connection pool (a single server, a Cluster or Sentinel):
+    /// the session store, and the same connection for what lives beside the sessions.
+    Redis(RedisSessions, RedisSessions),
     /// A SQLite file through an sqlx pool.
     Sqlite(SqliteStore, sqlx::SqlitePool),
 }
@@ -86,9 +94,10 @@ impl SessionBackend {
             StoreConfig::Redis {
                 url,
                 operation_timeout,
+                key_prefix,
             } => {
-                let pool = redis::connect(url, *operation_timeout).await?;
-                Ok(Self::Redis(RedisStore::new(pool.clone()), pool))
+                let redis = redis::connect(url, *operation_timeout, key_prefix).await?;
+                Ok(Self::Redis(redis.clone(), redis))
             }
             StoreConfig::Sqlite { url } => {
                 let (store, pool) = sqlite::connect(url).await?;

@@ -7,6 +7,11 @@ pub enum StoreError {
     /// The URL is not a valid Redis URL.
     #[error("not a valid Redis URL: {0}")]
     InvalidRedisUrl(String),
+    /// The Redis key prefix cannot be used.
+    #[error(
+        "not a usable Redis key prefix: `{0}` (at most 64 printable characters, no spaces or braces)"
+    )]
+    InvalidKeyPrefix(String),
     /// Redis did not answer at startup.
     #[error("cannot reach Redis at {url}: {reason}")]
     RedisUnreachable {

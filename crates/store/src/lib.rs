@@ -18,4 +18,5 @@ pub use backend::{SessionBackend, StoreConfig};
 pub use error::StoreError;
 pub use kind::{StoreKind, UnknownStoreKind};
 pub use memory::MemoryStore;
+pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
 pub use session_data::StoredTokens;

@@ -1,9 +1,15 @@
-//! Redis: a fred pool with bounded timeouts, so an outage fails fast and heals by itself.
+//! Redis (one server, a Cluster or behind Sentinel, by the URL's scheme): a fred pool with
+//! bounded timeouts, so an outage or a failover fails fast and heals by itself, and Sesame's
+//! own session store on it, whose keys can carry a prefix (the upstream store has none, and a
+//! Cluster has only database 0 to keep apps apart).
 
 use crate::{StoreError, StoredTokens};
+use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tower_sessions::session::Id;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions_redis_store::fred::clients::Pool;
 use tower_sessions_redis_store::fred::interfaces::{
     ClientLike, KeysInterface, LuaInterface, SortedSetsInterface,
@@ -15,7 +21,13 @@ use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
 
 const POOL_SIZE: usize = 4;
 
-pub(crate) async fn connect(url: &str, operation_timeout: Duration) -> Result<Pool, StoreError> {
+pub(crate) async fn connect(
+    url: &str,
+    operation_timeout: Duration,
+    key_prefix: &str,
+) -> Result<RedisSessions, StoreError> {
+    check_url(url)?;
+    check_prefix(key_prefix)?;
     let config =
         Config::from_url(url).map_err(|err| StoreError::InvalidRedisUrl(err.to_string()))?;
     let pool = Builder::from_config(config)
@@ -50,22 +62,145 @@ pub(crate) async fn connect(url: &str, operation_timeout: Duration) -> Result<Po
             )));
         }
     }
-    ping(&pool)
+    ping_pool(&pool)
         .await
         .map_err(|err| unreachable(err.to_string()))?;
-    Ok(pool)
+    Ok(RedisSessions {
+        pool,
+        prefix: Arc::from(key_prefix),
+    })
 }
 
-/// Where one-time claims live: beside the sessions (whose keys are bare session IDs), under a
-/// prefix no session ID can have.
-const CLAIM_PREFIX: &str = "sesame:claim:";
+/// fred ignores a database number in a Cluster URL (a Cluster has database 0 only), which would
+/// silently mix apps that meant to be apart: refuse it, and point at the key prefix.
+fn check_url(url: &str) -> Result<(), StoreError> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(()); // fred says what is wrong with it
+    };
+    let database = parsed.path().trim_matches('/');
+    if parsed.scheme().ends_with("-cluster") && !database.is_empty() && database != "0" {
+        return Err(StoreError::InvalidRedisUrl(format!(
+            "a Redis Cluster has only database 0, so `/{database}` would be ignored: remove it \
+             and give this app's keys a prefix of their own instead"
+        )));
+    }
+    Ok(())
+}
 
-pub(crate) async fn claim_once(pool: &Pool, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+/// Whether `prefix` can go before Redis keys: no braces (they would change which part of a key
+/// Redis Cluster hashes), short and printable.
+pub fn check_prefix(prefix: &str) -> Result<(), StoreError> {
+    if prefix.len() > 64
+        || prefix
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '{' || c == '}')
+    {
+        return Err(StoreError::InvalidKeyPrefix(
+            prefix.escape_debug().to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Sesame's sessions in Redis, and what lives beside them. Keys: the session under its bare ID
+/// (as before prefixes existed, so sessions survive an upgrade) or `{prefix}{ID}` with a
+/// prefix; beside it `{prefix}sesame:tokens:{ID}` and `{prefix}sesame:lease:{ID}`, which share
+/// its Cluster slot (a key's slot is the hash of its `{…}` part, or of the whole key if it has
+/// none, so `ID` and `{ID}` hash alike).
+#[derive(Clone)]
+pub struct RedisSessions {
+    pool: Pool,
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessions")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSessions {
+    fn session_key(&self, id: &Id) -> String {
+        if self.prefix.is_empty() {
+            id.to_string()
+        } else {
+            format!("{}{{{id}}}", self.prefix)
+        }
+    }
+
+    async fn write(&self, record: &Record, condition: SetOptions) -> session_store::Result<bool> {
+        let value = rmp_serde::to_vec(record)
+            .map_err(|err| session_store::Error::Encode(err.to_string()))?;
+        let written: Option<String> = self
+            .pool
+            .set(
+                self.session_key(&record.id),
+                value.as_slice(),
+                Some(Expiration::EXAT(record.expiry_date.unix_timestamp())),
+                Some(condition),
+                false,
+            )
+            .await
+            .map_err(backend_error)?;
+        Ok(written.is_some())
+    }
+}
+
+fn backend_error(err: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(format!("Redis: {err}"))
+}
+
+#[async_trait]
+impl SessionStore for RedisSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // NX: never overwrite someone else's session, however unlikely a collision.
+        while !self.write(record, SetOptions::NX).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    /// XX: updates an existing session only, so a request finishing after a logout cannot
+    /// bring the session back.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.write(record, SetOptions::XX).await.map(|_| ())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let data: Option<Vec<u8>> = self
+            .pool
+            .get(self.session_key(id))
+            .await
+            .map_err(backend_error)?;
+        data.map(|bytes| {
+            rmp_serde::from_slice(&bytes)
+                .map_err(|err| session_store::Error::Decode(err.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.pool
+            .del::<(), _>(self.session_key(id))
+            .await
+            .map_err(backend_error)
+    }
+}
+
+pub(crate) async fn claim_once(
+    redis: &RedisSessions,
+    key: &str,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
     // SET NX answers OK to the one caller that created the key and nil to everyone else.
-    let reply: Option<String> = pool
+    // Beside the sessions, under a name no session ID can have.
+    let reply: Option<String> = redis
+        .pool
         .set(
-            format!("{CLAIM_PREFIX}{key}"),
+            format!("{}sesame:claim:{key}", redis.prefix),
             "1",
             Some(Expiration::PX(ttl_ms)),
             Some(SetOptions::NX),
@@ -76,19 +211,18 @@ pub(crate) async fn claim_once(pool: &Pool, key: &str, ttl: Duration) -> Result<
     Ok(reply.is_some())
 }
 
-// What lives beside a session shares its Cluster slot: the session's key is its bare ID, whose
-// slot is the hash of the whole ID, and `{ID}` in another key hashes to that same slot.
-fn tokens_key(id: &Id) -> String {
-    format!("sesame:tokens:{{{id}}}")
+// What lives beside a session shares its Cluster slot (see [`RedisSessions`]).
+fn tokens_key(redis: &RedisSessions, id: &Id) -> String {
+    format!("{}sesame:tokens:{{{id}}}", redis.prefix)
 }
 
-fn lease_key(id: &Id) -> String {
-    format!("sesame:lease:{{{id}}}")
+fn lease_key(redis: &RedisSessions, id: &Id) -> String {
+    format!("{}sesame:lease:{{{id}}}", redis.prefix)
 }
 
 /// Index keys have a slot of their own: every command on one touches that one key only.
-fn index_key(key: &str) -> String {
-    format!("sesame:index:{key}")
+fn index_key(redis: &RedisSessions, key: &str) -> String {
+    format!("{}sesame:index:{key}", redis.prefix)
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -108,8 +242,15 @@ fn encode_tokens(version: u64, sealed: &[u8]) -> Vec<u8> {
     value
 }
 
-pub(crate) async fn load_tokens(pool: &Pool, id: &Id) -> Result<Option<StoredTokens>, StoreError> {
-    let value: Option<Vec<u8>> = pool.get(tokens_key(id)).await.map_err(unavailable)?;
+pub(crate) async fn load_tokens(
+    redis: &RedisSessions,
+    id: &Id,
+) -> Result<Option<StoredTokens>, StoreError> {
+    let value: Option<Vec<u8>> = redis
+        .pool
+        .get(tokens_key(redis, id))
+        .await
+        .map_err(unavailable)?;
     Ok(value.and_then(|value| {
         let (version, sealed) = value.split_first_chunk::<8>()?;
         Some(StoredTokens {
@@ -120,20 +261,22 @@ pub(crate) async fn load_tokens(pool: &Pool, id: &Id) -> Result<Option<StoredTok
 }
 
 pub(crate) async fn put_tokens(
-    pool: &Pool,
+    redis: &RedisSessions,
     id: &Id,
     sealed: &[u8],
     expires: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    pool.set::<(), _, _>(
-        tokens_key(id),
-        encode_tokens(1, sealed),
-        Some(Expiration::PXAT(unix_millis(expires))),
-        None,
-        false,
-    )
-    .await
-    .map_err(unavailable)
+    redis
+        .pool
+        .set::<(), _, _>(
+            tokens_key(redis, id),
+            encode_tokens(1, sealed),
+            Some(Expiration::PXAT(unix_millis(expires))),
+            None,
+            false,
+        )
+        .await
+        .map_err(unavailable)
 }
 
 /// Replaces the value only while its version prefix is the expected one: atomic in Redis, so of
@@ -147,16 +290,17 @@ end
 return 0";
 
 pub(crate) async fn replace_tokens(
-    pool: &Pool,
+    redis: &RedisSessions,
     id: &Id,
     expected_version: u64,
     sealed: &[u8],
     expires: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let replaced: i64 = pool
+    let replaced: i64 = redis
+        .pool
         .eval(
             REPLACE_TOKENS,
-            vec![tokens_key(id)],
+            vec![tokens_key(redis, id)],
             vec![
                 Value::from(&expected_version.to_be_bytes()[..]),
                 Value::from(&encode_tokens(expected_version.saturating_add(1), sealed)[..]),
@@ -168,20 +312,25 @@ pub(crate) async fn replace_tokens(
     Ok(replaced == 1)
 }
 
-pub(crate) async fn delete_tokens(pool: &Pool, id: &Id) -> Result<(), StoreError> {
-    pool.del::<(), _>(tokens_key(id)).await.map_err(unavailable)
+pub(crate) async fn delete_tokens(redis: &RedisSessions, id: &Id) -> Result<(), StoreError> {
+    redis
+        .pool
+        .del::<(), _>(tokens_key(redis, id))
+        .await
+        .map_err(unavailable)
 }
 
 pub(crate) async fn acquire_lease(
-    pool: &Pool,
+    redis: &RedisSessions,
     id: &Id,
     holder: &str,
     ttl: Duration,
 ) -> Result<bool, StoreError> {
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-    let reply: Option<String> = pool
+    let reply: Option<String> = redis
+        .pool
         .set(
-            lease_key(id),
+            lease_key(redis, id),
             holder,
             Some(Expiration::PX(ttl_ms)),
             Some(SetOptions::NX),
@@ -200,8 +349,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-pub(crate) async fn release_lease(pool: &Pool, id: &Id, holder: &str) -> Result<(), StoreError> {
-    pool.eval::<i64, _, _, _>(RELEASE_LEASE, vec![lease_key(id)], vec![holder])
+pub(crate) async fn release_lease(
+    redis: &RedisSessions,
+    id: &Id,
+    holder: &str,
+) -> Result<(), StoreError> {
+    redis
+        .pool
+        .eval::<i64, _, _, _>(RELEASE_LEASE, vec![lease_key(redis, id)], vec![holder])
         .await
         .map(|_| ())
         .map_err(unavailable)
@@ -219,30 +374,42 @@ end
 return 1";
 
 pub(crate) async fn index_session(
-    pool: &Pool,
+    redis: &RedisSessions,
     key: &str,
     id: &Id,
     expires: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let now = unix_millis(OffsetDateTime::now_utc());
-    pool.eval::<i64, _, _, _>(
-        INDEX_SESSION,
-        vec![index_key(key)],
-        vec![
-            Value::from(id.to_string()),
-            Value::from(unix_millis(expires)),
-            Value::from(now),
-        ],
-    )
-    .await
-    .map(|_| ())
-    .map_err(unavailable)
+    redis
+        .pool
+        .eval::<i64, _, _, _>(
+            INDEX_SESSION,
+            vec![index_key(redis, key)],
+            vec![
+                Value::from(id.to_string()),
+                Value::from(unix_millis(expires)),
+                Value::from(now),
+            ],
+        )
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
 }
 
-pub(crate) async fn indexed_sessions(pool: &Pool, key: &str) -> Result<Vec<Id>, StoreError> {
+pub(crate) async fn indexed_sessions(
+    redis: &RedisSessions,
+    key: &str,
+) -> Result<Vec<Id>, StoreError> {
     let now = unix_millis(OffsetDateTime::now_utc());
-    let members: Vec<String> = pool
-        .zrangebyscore(index_key(key), format!("({now}"), "+inf", false, None)
+    let members: Vec<String> = redis
+        .pool
+        .zrangebyscore(
+            index_key(redis, key),
+            format!("({now}"),
+            "+inf",
+            false,
+            None,
+        )
         .await
         .map_err(unavailable)?;
     Ok(members
@@ -251,13 +418,23 @@ pub(crate) async fn indexed_sessions(pool: &Pool, key: &str) -> Result<Vec<Id>, 
         .collect())
 }
 
-pub(crate) async fn unindex_session(pool: &Pool, key: &str, id: &Id) -> Result<(), StoreError> {
-    pool.zrem::<(), _, _>(index_key(key), id.to_string())
+pub(crate) async fn unindex_session(
+    redis: &RedisSessions,
+    key: &str,
+    id: &Id,
+) -> Result<(), StoreError> {
+    redis
+        .pool
+        .zrem::<(), _, _>(index_key(redis, key), id.to_string())
         .await
         .map_err(unavailable)
 }
 
-pub(crate) async fn ping(pool: &Pool) -> Result<(), StoreError> {
+pub(crate) async fn ping(redis: &RedisSessions) -> Result<(), StoreError> {
+    ping_pool(&redis.pool).await
+}
+
+async fn ping_pool(pool: &Pool) -> Result<(), StoreError> {
     pool.ping::<()>(None)
         .await
         .map_err(|err| StoreError::Unavailable(format!("Redis: {err}")))

@@ -4,22 +4,75 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use sesame_store::{SessionBackend, StoreConfig, StoreKind};
-use sesame_testkit::{RedisServer, TempDir};
+use sesame_testkit::{RedisCluster, RedisSentinel, RedisServer, TempDir};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
-/// A connected store plus whatever must outlive it (the Redis process, the temp dir).
+/// A connected store plus whatever must outlive it (the Redis processes, the temp dir).
 struct Fixture {
     store: SessionBackend,
     _redis: Option<RedisServer>,
     _dir: Option<TempDir>,
+    _redis_ha: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// What a suite runs against: a plain backend, or Redis in one of its other shapes.
+enum Setup {
+    Kind(StoreKind),
+    /// A Redis Cluster of 3 masters and 3 replicas.
+    RedisCluster,
+    /// A master, a replica and 3 sentinels.
+    RedisSentinel,
+    /// One Redis server, every key under a prefix.
+    RedisPrefixed,
+}
+
+impl From<StoreKind> for Setup {
+    fn from(kind: StoreKind) -> Self {
+        Self::Kind(kind)
+    }
 }
 
 impl Fixture {
-    async fn new(kind: StoreKind) -> Self {
+    async fn new(setup: impl Into<Setup>) -> Self {
+        let (config, ha): (StoreConfig, Box<dyn std::any::Any + Send>) = match setup.into() {
+            Setup::Kind(kind) => return Self::of_kind(kind).await,
+            Setup::RedisCluster => {
+                let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+                    .await
+                    .unwrap();
+                (StoreConfig::redis(cluster.url()), Box::new(cluster))
+            }
+            Setup::RedisSentinel => {
+                let sentinel = tokio::task::spawn_blocking(RedisSentinel::start)
+                    .await
+                    .unwrap();
+                (StoreConfig::redis(sentinel.url(2)), Box::new(sentinel))
+            }
+            Setup::RedisPrefixed => {
+                let redis = RedisServer::start();
+                let config = StoreConfig::Redis {
+                    url: redis.url(4),
+                    operation_timeout: StoreConfig::DEFAULT_OPERATION_TIMEOUT,
+                    key_prefix: "app1:".to_owned(),
+                };
+                (config, Box::new(redis))
+            }
+        };
+        let store = SessionBackend::connect(&config).await.unwrap();
+        store.ping().await.unwrap();
+        Self {
+            store,
+            _redis: None,
+            _dir: None,
+            _redis_ha: Some(ha),
+        }
+    }
+
+    async fn of_kind(kind: StoreKind) -> Self {
         let (config, redis, dir) = match kind {
             StoreKind::Memory => (StoreConfig::Memory, None, None),
             StoreKind::Redis => {
@@ -42,6 +95,7 @@ impl Fixture {
             store,
             _redis: redis,
             _dir: dir,
+            _redis_ha: None,
         }
     }
 }
@@ -423,4 +477,67 @@ conformance_suite! {
     memory => StoreKind::Memory,
     redis => StoreKind::Redis,
     sqlite => StoreKind::Sqlite,
+    redis_cluster => Setup::RedisCluster,
+    redis_sentinel => Setup::RedisSentinel,
+    redis_prefixed => Setup::RedisPrefixed,
+}
+
+/// Every key Sesame writes carries the prefix, so apps sharing a Redis never meet; without one,
+/// a session's key is its bare ID, as before prefixes existed (sessions survive an upgrade).
+#[tokio::test]
+async fn a_key_prefix_goes_before_every_key() {
+    let redis = RedisServer::start();
+    let prefixed = SessionBackend::connect(&StoreConfig::Redis {
+        url: redis.url(5),
+        operation_timeout: StoreConfig::DEFAULT_OPERATION_TIMEOUT,
+        key_prefix: "app1:".to_owned(),
+    })
+    .await
+    .unwrap();
+    let plain = SessionBackend::connect(&StoreConfig::redis(redis.url(5)))
+        .await
+        .unwrap();
+    let mut session = record(hour(), serde_json::json!("x"));
+    prefixed.create(&mut session).await.unwrap();
+    prefixed
+        .put_tokens(&session.id, b"t", in_an_hour())
+        .await
+        .unwrap();
+    prefixed
+        .index_session("sub:a", &session.id, in_an_hour())
+        .await
+        .unwrap();
+    assert!(
+        prefixed
+            .claim_once("c", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(plain.load(&session.id).await.unwrap().is_none(), "apart");
+    let keys = redis.cli(5, &["--scan"]);
+    assert_eq!(keys.lines().count(), 4, "{keys}");
+    for key in keys.lines() {
+        assert!(key.starts_with("app1:"), "{keys}");
+    }
+    assert!(keys.contains(&format!("app1:{{{}}}", session.id)), "{keys}");
+
+    let mut bare = record(hour(), serde_json::json!("y"));
+    plain.create(&mut bare).await.unwrap();
+    assert_eq!(redis.cli(5, &["EXISTS", &bare.id.to_string()]), "1");
+}
+
+#[tokio::test]
+async fn a_database_in_a_cluster_url_or_a_brace_in_a_prefix_is_refused() {
+    let err = SessionBackend::connect(&StoreConfig::redis("redis-cluster://127.0.0.1:1/2"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only database 0"), "{err}");
+    let err = SessionBackend::connect(&StoreConfig::Redis {
+        url: "redis://127.0.0.1:1/0".to_owned(),
+        operation_timeout: StoreConfig::DEFAULT_OPERATION_TIMEOUT,
+        key_prefix: "a{b}".to_owned(),
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("key prefix"), "{err}");
 }

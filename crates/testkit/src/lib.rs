@@ -6,6 +6,7 @@
 //! - [`process`]: [`process::ChildGuard`] (a child stopped by PID on every exit path), free ports,
 //!   readiness polling, finding programs.
 //! - [`redis`]: a private `redis-server` ([`RedisServer`] for tests) and a Redis wire client.
+//! - [`redis_ha`]: a Redis Cluster and a Sentinel setup, with failovers on demand.
 //! - [`procfs`]: CPU time and memory of processes and of the machine, from `/proc`.
 //! - [`bins`]: starting `sesame` and `mock-idp` with an explicit environment, and the stores.
 //! - [`TempDir`]: a directory removed on drop.
@@ -14,9 +15,11 @@ pub mod bins;
 pub mod process;
 pub mod procfs;
 pub mod redis;
+pub mod redis_ha;
 
 pub use process::free_port;
 pub use redis::RedisServer;
+pub use redis_ha::{RedisCluster, RedisSentinel};
 
 use std::io;
 use std::path::{Path, PathBuf};
