@@ -29,6 +29,7 @@ mod backchannel;
 mod callback_props;
 mod connections;
 mod expiry;
+mod failover;
 mod helpers;
 mod login_flow;
 mod rp_conformance;
