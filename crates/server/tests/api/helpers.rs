@@ -81,6 +81,8 @@ pub struct Backing {
     pub kind: StoreKind,
     pub redis: Option<std::sync::Mutex<RedisServer>>,
     pub dir: Option<TempDir>,
+    /// A Redis Cluster or Sentinel setup instead of one server, and its URL.
+    pub redis_ha: Option<(String, Box<dyn std::any::Any + Send + Sync>)>,
 }
 
 impl Backing {
@@ -89,6 +91,28 @@ impl Backing {
             kind,
             redis: (kind == StoreKind::Redis).then(|| std::sync::Mutex::new(RedisServer::start())),
             dir: (kind == StoreKind::Sqlite).then(|| TempDir::new("server")),
+            redis_ha: None,
+        })
+    }
+
+    /// The Redis store on a Cluster of 3 masters and 3 replicas.
+    pub fn redis_cluster() -> Arc<Self> {
+        let cluster = sesame_testkit::RedisCluster::start();
+        Self::redis_ha(cluster.url(), Box::new(cluster))
+    }
+
+    /// The Redis store behind Sentinel (a master, a replica, 3 sentinels).
+    pub fn redis_sentinel() -> Arc<Self> {
+        let sentinel = sesame_testkit::RedisSentinel::start();
+        Self::redis_ha(sentinel.url(1), Box::new(sentinel))
+    }
+
+    fn redis_ha(url: String, setup: Box<dyn std::any::Any + Send + Sync>) -> Arc<Self> {
+        Arc::new(Self {
+            kind: StoreKind::Redis,
+            redis: None,
+            dir: None,
+            redis_ha: Some((url, setup)),
         })
     }
 
@@ -97,6 +121,9 @@ impl Backing {
         let mut env = vec![("SESSION_STORE".to_owned(), self.kind.to_string())];
         if let Some(redis) = &self.redis {
             env.push(("REDIS_URL".to_owned(), redis.lock().unwrap().url(1)));
+        }
+        if let Some((url, _)) = &self.redis_ha {
+            env.push(("REDIS_URL".to_owned(), url.clone()));
         }
         if let Some(dir) = &self.dir {
             env.push(("DATABASE_URL".to_owned(), dir.sqlite_url("sessions.db")));
@@ -110,6 +137,8 @@ impl Backing {
     pub async fn session_count(&self) -> Option<usize> {
         match self.kind {
             StoreKind::Memory => None,
+            // Keys are spread over several servers: not counted here.
+            StoreKind::Redis if self.redis_ha.is_some() => None,
             StoreKind::Redis => Some(
                 self.redis()
                     .cli(1, &["--scan"])

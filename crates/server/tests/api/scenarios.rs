@@ -1,5 +1,6 @@
 //! The end-to-end scenarios, written once and run on every store, both with the app in this
-//! process and as the real `sesame` binary configured by a `.env` file (restarts kill it).
+//! process and as the real `sesame` binary configured by a `.env` file (restarts kill it); the
+//! binary also on a Redis Cluster and behind Redis Sentinel.
 //! Each ends by checking that no authorization code, ID token or secret reached the app's log.
 
 use crate::helpers::{LogCapture, TestApp, TestAppBuilder, capture_logs, location, query_param};
@@ -30,6 +31,18 @@ macro_rules! on_every_store_and_mode {
             async fn sqlite() { run(StoreKind::Sqlite, Mode::InProcess).await }
             #[tokio::test]
             async fn sqlite_process() { run(StoreKind::Sqlite, Mode::Process).await }
+            #[tokio::test]
+            async fn redis_cluster_process() {
+                let backing = tokio::task::spawn_blocking(crate::helpers::Backing::redis_cluster);
+                let builder = TestApp::builder().backing(backing.await.unwrap());
+                super::$scenario(builder.mode(Mode::Process)).await;
+            }
+            #[tokio::test]
+            async fn redis_sentinel_process() {
+                let backing = tokio::task::spawn_blocking(crate::helpers::Backing::redis_sentinel);
+                let builder = TestApp::builder().backing(backing.await.unwrap());
+                super::$scenario(builder.mode(Mode::Process)).await;
+            }
         }
     )*};
 }
