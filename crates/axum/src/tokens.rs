@@ -160,7 +160,14 @@ pub(crate) async fn fresh(
             return Ok(current.1);
         }
         if sesame.store().acquire_lease(id, &holder, lease_ttl).await? {
-            let outcome = refresh_holding_lease(sesame, id, user, current).await;
+            // Read again under the lease: another instance may have refreshed and released it
+            // between our read and our taking it, and its old refresh token is spent.
+            let outcome = match load(sesame, id).await {
+                Ok(Some(latest)) if latest.0 != seen_version => Ok(latest.1),
+                Ok(Some(latest)) => refresh_holding_lease(sesame, id, user, latest).await,
+                Ok(None) => Err(NoAccessToken::LoginRequired),
+                Err(err) => Err(err.into()),
+            };
             if let Err(err) = sesame.store().release_lease(id, &holder).await {
                 // It lapses by itself within the lease's TTL.
                 tracing::warn!(error = ?err.to_string(), "releasing a refresh lease failed");
