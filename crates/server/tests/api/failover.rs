@@ -10,6 +10,10 @@ use sesame_testkit::redis_ha::cli;
 use sesame_testkit::{RedisCluster, RedisSentinel};
 use std::time::{Duration, Instant};
 
+/// Failovers run one at a time: each leans on timing (a second of silence before a node is
+/// declared failed), which two at once on a small machine would blur.
+static ONE_FAILOVER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Sesame's own keys are `sesame:…`; the session's is its bare ID.
 fn session_key_on(port: u16, db: u8) -> Option<String> {
     cli(port, &["-n", &db.to_string(), "--scan"])
@@ -74,6 +78,7 @@ async fn ride_out_the_failover(app: &TestApp) {
 
 #[tokio::test]
 async fn a_cluster_master_failover_keeps_the_user_logged_in() {
+    let _turn = ONE_FAILOVER_AT_A_TIME.lock().await;
     let mut cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .unwrap();
@@ -93,6 +98,7 @@ async fn a_cluster_master_failover_keeps_the_user_logged_in() {
 
 #[tokio::test]
 async fn a_sentinel_failover_keeps_the_user_logged_in() {
+    let _turn = ONE_FAILOVER_AT_A_TIME.lock().await;
     let mut sentinel = tokio::task::spawn_blocking(RedisSentinel::start)
         .await
         .unwrap();
