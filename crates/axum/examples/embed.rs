@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/", get(home))
         .route("/admin", get(admin))
-        .merge(sesame.routes()) // GET /login, /callback, /logout
+        .merge(sesame.routes()) // GET /login, /callback, /logout, POST /backchannel-logout
         .layer(sesame.session_layer()); // sessions in the configured store
     let listener = tokio::net::TcpListener::bind(sesame.listen_addr()).await?;
     axum::serve(listener, app).await?;

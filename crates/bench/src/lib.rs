@@ -7,6 +7,7 @@
 //!   [`loadgen`] is a closed-loop HTTP/1.1 keep-alive load generator; both use [`client`] and
 //!   record latencies in [`stats`].
 //! - [`sample`] watches a server from `/proc` while load runs against it.
+//! - [`backchannel`] times back-channel logouts of single users among many sessions.
 //! - [`abuse`] floods `/login` and holds half-open connections, watching what that does.
 //! - [`run`] performs the steps and assembles the typed [`report`].
 //! - [`render`] writes the report as markdown, judging it against [`targets::TARGETS`].
@@ -14,6 +15,7 @@
 //! Everything talks to loopback addresses only.
 
 pub mod abuse;
+pub mod backchannel;
 pub mod client;
 pub mod flows;
 pub mod loadgen;

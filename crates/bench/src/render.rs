@@ -1,6 +1,7 @@
 //! The report as markdown: the page `docs/benchmark.md` (and `target/bench/bench.md`), which is
 //! the text of `crates/bench/page.md` with the run's tables in place of its `{{tables}}` line.
 
+use crate::backchannel;
 use crate::report::Report;
 use crate::targets;
 
@@ -12,7 +13,8 @@ pub fn page(report: &Report) -> String {
     PAGE.replace("{{tables}}\n", &tables(report))
 }
 
-/// The run's numbers: the machine and plan, then page views, logins, memory, scale and targets.
+/// The run's numbers: the machine and plan, then page views, logins, memory, scale, back-channel
+/// logout, abuse and targets.
 pub fn tables(report: &Report) -> String {
     let (machine, plan) = (&report.machine, &report.plan);
     let mut md = format!(
@@ -157,6 +159,30 @@ pub fn tables(report: &Report) -> String {
          the sessions beyond those are filler logged-in sessions, which sit in the store but are \
          not requested. \"Other load\" is CPU time not charged to sesame, its Redis or the generator: \
          other programs, and kernel network work charged to no process.\n",
+    );
+
+    let rows = report.stores.iter().map(|run| {
+        let logout = &run.backchannel_logout;
+        vec![
+            format!("{} store", run.store),
+            count(logout.other_sessions),
+            format!("{} × {}", logout.users, logout.sessions_per_user),
+            format!("{:.2}", logout.median_ms()),
+            format!("{:.2}", logout.max_ms()),
+            logout.wrong().to_string(),
+            format!("max < {} ms, 0 wrong", backchannel::BOUND_MS),
+            met(logout.held()).to_owned(),
+        ]
+    });
+    let header = "back-channel logout, `sub` token | other logged-in sessions | users × sessions | \
+                  median ms | max ms | wrong | bound | ";
+    table(&mut md, header, rows, false);
+    md.push_str(
+        "\nEach user is logged out by a fresh logout token naming only the user, minted by the mock \
+         IdP and POSTed to `/backchannel-logout`; the time runs from sending it until the whole \
+         200 answer is read. \"Wrong\" counts answers other than 200, the user's sessions still \
+         showing their page afterwards, and sessions that should have stayed (the user's own \
+         before, another user's throughout) showing anything else.\n",
     );
 
     let rows = report.stores.iter().flat_map(|run| {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sesame_testkit::bins::Store;
 
 use crate::abuse::Abuse;
+use crate::backchannel::BackchannelLogout;
 use crate::flows::FlowReport;
 use crate::loadgen::LoadReport;
 
@@ -130,6 +131,8 @@ pub struct StoreRun {
     pub levels: Vec<Level>,
     /// Memory per session, from the levels; absent when a level is missing.
     pub bytes_per_session: Option<BytesPerSession>,
+    /// Back-channel logouts, with the second level's sessions in the store.
+    pub backchannel_logout: BackchannelLogout,
     /// The abuse step.
     pub abuse: Abuse,
 }
@@ -313,11 +316,24 @@ pub fn bytes_per_session(
 }
 
 impl Report {
-    /// Every level where a page view failed or showed another user's page, and every abuse
-    /// page-view run that showed another user's page (errors there are what abuse may cause).
+    /// Every level where a page view failed or showed another user's page, every abuse
+    /// page-view run that showed another user's page (errors there are what abuse may cause),
+    /// and every back-channel logout that failed, left a session behind or ended another.
     pub fn wrong_answers(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for run in &self.stores {
+            let logout = &run.backchannel_logout;
+            if logout.wrong() > 0 {
+                problems.push(format!(
+                    "{} back-channel logout: {} failed, {} sessions left logged in, {} others \
+                     logged out; first: {}",
+                    run.store,
+                    logout.failed,
+                    logout.not_ended,
+                    logout.wrongly_ended,
+                    logout.first_problem.as_deref().unwrap_or("?")
+                ));
+            }
             for load in run.abuse.users.iter().chain(&run.abuse.page_views) {
                 if load.wrong_user > 0 {
                     let first = load.first_problem.as_deref().unwrap_or("?");

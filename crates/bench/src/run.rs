@@ -10,6 +10,8 @@
 //! 3. more logins up to the second scale level, page views again; then filler logged-in sessions
 //!    up to the top level (copies of a real one written straight into Redis or SQLite; for the
 //!    memory store, which nothing outside sesame can write, real logins), page views again.
+//!    Between the second level and the filler, the back-channel logout step ([`backchannel`]):
+//!    users with a few sessions each logged out one at a time among the level's sessions.
 //! 4. the abuse step ([`abuse`]): a `/login` flood, half-open connections, page views under a flood.
 //!
 //! The load generator and the login driver run in this process on one Tokio runtime; the servers
@@ -29,6 +31,7 @@ use tokio::runtime::Runtime;
 use url::Url;
 
 use crate::abuse;
+use crate::backchannel::{self, BackchannelLogout};
 use crate::flows::{self, FlowConfig, FlowReport, Mode, Session};
 use crate::loadgen::LoadConfig;
 use crate::report::{self, Ceiling, Level, LoginCpu, Machine, PageViews, Plan, ProviderAlone};
@@ -179,6 +182,8 @@ impl Run {
         sessions.extend(self.flows(Mode::Login, app, more, "more")?.1);
         let second: Arc<[Session]> = sessions.into();
         levels.push(self.level(&s, &second, 0)?);
+        // Here every session in the store is a real, indexed login, as in production.
+        let backchannel_logout = self.backchannel_logout(app, &second)?;
         let filler = plan.total_level.saturating_sub(second.len());
         let started = Instant::now();
         match store {
@@ -206,8 +211,35 @@ impl Run {
             ceiling: Ceiling { before, after },
             filler_seconds,
             levels,
+            backchannel_logout,
             abuse,
         })
+    }
+
+    /// The back-channel logout step with `others` logged in: its users log in, then out.
+    fn backchannel_logout(&self, app: &Url, others: &[Session]) -> Result<BackchannelLogout> {
+        let (users, per_user) = (backchannel::USERS, backchannel::SESSIONS_PER_USER);
+        // Each batch logs every user in once; flows come back in user order.
+        let mut sessions = vec![Vec::with_capacity(per_user); users];
+        for _ in 0..per_user {
+            let (_, batch) = self.flows(Mode::Login, app, users, backchannel::PREFIX)?;
+            for (user, session) in sessions.iter_mut().zip(batch) {
+                user.push(session);
+            }
+        }
+        let bystander = others.first().context("no logged-in session to stand by")?;
+        let issuer = Url::parse(self.idp.issuer())?;
+        let step = backchannel::measure(app, &issuer, &sessions, bystander, others.len());
+        let step = self.runtime.block_on(step)?;
+        println!(
+            "    back-channel logout of {users} users × {per_user} sessions among {} others: \
+             median {:.2} ms, max {:.2} ms, {} wrong",
+            others.len(),
+            step.median_ms(),
+            step.max_ms(),
+            step.wrong()
+        );
+        Ok(step)
     }
 
     /// Page views of `/` with `sessions`' cookies, `filler` more sessions sitting in the store.

@@ -192,7 +192,13 @@ impl Sesame {
         match self.store {
             Store::Memory => bail!("the memory store cannot be written from outside sesame"),
             Store::Redis => {
-                let Reply::Bulk(Some(key)) = redis::query(self.redis_port, &["RANDOMKEY"])? else {
+                // Beside the sessions (bare IDs) the store keeps `sesame:`-prefixed keys (tokens,
+                // leases, the index, claims), some not strings: copy a session, never one of them.
+                let pick = "for _ = 1, 1000 do local k = redis.call('RANDOMKEY') if not k then \
+                            return false end if string.sub(k, 1, 7) ~= 'sesame:' then return k end \
+                            end return false";
+                let Reply::Bulk(Some(key)) = redis::query(self.redis_port, &["EVAL", pick, "0"])?
+                else {
                     bail!("the Redis store holds no session to copy");
                 };
                 let script = format!(

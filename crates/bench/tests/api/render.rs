@@ -47,6 +47,10 @@ const TABLES: &str = "\
 | redis store | 1,100 (1,100) | 23,750 | 100% | 3.30 | 47 | 0.03 |
 | redis store | 10,000 (10,000) | 28,500 | 120% | 2.61 | 41 | 0.00 |
 | redis store | 100,000 (10,000) | 28,000 | 118% | 2.89 | 40 | 0.00 |
+| back-channel logout, `sub` token | other logged-in sessions | users × sessions | median ms | max ms | wrong | bound | |
+|---|---|---|---|---|---|---|---|
+| memory store | 10,000 | 4 × 3 | 2.75 | 4.00 | 0 | max < 50 ms, 0 wrong | met |
+| redis store | 10,000 | 4 × 3 | 6.50 | 60.00 | 0 | max < 50 ms, 0 wrong | **missed** |
 | abuse | store | this run | bound | |
 |---|---|---|---|---|
 | `/login` flood, 100,000 cookieless requests at 10,000/s (0 not redirected): sessions added | memory | no outside view: see RSS | 0 | – |
@@ -166,6 +170,43 @@ fn a_wrong_page_under_abuse_is_a_wrong_answer() {
         report.wrong_answers().first().map(String::as_str),
         Some("memory abuse: 1 wrong user; first: the page for session #3 lacks \"Welcome X!\"")
     );
+}
+
+#[test]
+fn a_failed_back_channel_logout_is_a_wrong_answer() {
+    let mut report = fixture();
+    let logout = &mut report.stores[1].backchannel_logout;
+    logout.not_ended = 2;
+    logout.first_problem = Some("after logging out mock|logout000001: a session lives on".into());
+    assert!(
+        !logout.held(),
+        "sessions left behind fail the bound however fast"
+    );
+    let problems = report.wrong_answers();
+    assert_eq!(
+        problems.first().map(String::as_str),
+        Some(
+            "redis back-channel logout: 0 failed, 2 sessions left logged in, 0 others logged \
+             out; first: after logging out mock|logout000001: a session lives on"
+        )
+    );
+}
+
+#[test]
+fn back_channel_logout_figures() {
+    let report = fixture();
+    let [memory, redis] = [0, 1].map(|i| &report.stores[i].backchannel_logout);
+    assert_eq!((memory.median_ms(), memory.max_ms()), (2.75, 4.0));
+    assert!(memory.held() && !redis.held());
+    let mut odd = memory.clone();
+    odd.latencies_ms = vec![9.0, 1.0, 5.0];
+    odd.users = 3;
+    assert_eq!((odd.median_ms(), odd.max_ms()), (5.0, 9.0));
+    // A logout that got no 200 has no latency: fewer latencies than users never holds.
+    odd.users = 4;
+    assert!(!odd.held());
+    odd.latencies_ms.clear();
+    assert!(odd.median_ms().is_nan() && odd.max_ms().is_nan());
 }
 
 #[test]
