@@ -510,7 +510,12 @@ mod tests {
             .map(|v| v.name.to_owned())
             // The binary's own: the library has no log and no network to watch.
             .filter(|name| {
-                ![vars::RUST_LOG, vars::EXIT_ON_NETWORK_LOSS, vars::METRICS_ADDR].contains(&name.as_str())
+                ![
+                    vars::RUST_LOG,
+                    vars::EXIT_ON_NETWORK_LOSS,
+                    vars::METRICS_ADDR,
+                ]
+                .contains(&name.as_str())
             })
             .collect();
         assert_eq!(asked, table);

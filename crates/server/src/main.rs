@@ -51,8 +51,7 @@ async fn main() -> ExitCode {
         None => None,
         Some(address) => {
             let listener = sesame_server::metrics::bind(&address).await;
-            match listener.and_then(|listener| Ok((listener, sesame_server::metrics::install()?)))
-            {
+            match listener.and_then(|listener| Ok((listener, sesame_server::metrics::install()?))) {
                 Ok(metrics) => Some(metrics),
                 Err(err) => {
                     eprintln!("sesame: {err}");

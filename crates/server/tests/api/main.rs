@@ -31,6 +31,7 @@ mod connections;
 mod expiry;
 mod helpers;
 mod login_flow;
+mod metrics;
 mod rp_conformance;
 mod scenarios;
 mod stores;
