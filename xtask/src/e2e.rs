@@ -7,6 +7,9 @@
 //! `crates/server/tests/api/scenarios.rs` and run by `cargo test` on every store, both in process
 //! and against the real `sesame` binary.
 //!
+//! sesame runs with `METRICS_ADDR`, and after the browser's scenario its `/metrics` must show
+//! the logins, the refusal and the logout that scenario made.
+//!
 //! Each store gets `target/xtask/e2e/<store>/`, emptied first: the children's working directory, their
 //! logs (`<name>.log`) and, for sqlite, the database.
 
@@ -33,10 +36,14 @@ pub fn preflight(stores: &[Store]) -> Result<()> {
 type Check = fn(&mut Stack) -> Result<()>;
 
 /// The checks run per store, in order: the browser first, so the log scan sees its exchanges.
-const CHECKS: [(&str, Check); 2] = [
+const CHECKS: [(&str, Check); 3] = [
     (
         "real browser: guest, login form, welcome, reload, picture fallback, logout, error page",
         real_browser,
+    ),
+    (
+        "/metrics on METRICS_ADDR counts the browser's logins, refusal and logout",
+        metrics_counted,
     ),
     (
         "no ID tokens or secrets in the app's log",
@@ -90,6 +97,8 @@ struct Stack {
     /// The app's configuration: its store, its base URL `http://127.0.0.1:<port>` and the mock
     /// IdP's issuer `http://127.0.0.1:<port>` (both without a trailing slash).
     app: App,
+    /// `METRICS_ADDR`: where sesame serves `/metrics`.
+    metrics_addr: String,
     /// The app (declared first: fields drop in order, so the app stops before its services).
     sesame: ChildGuard,
     /// The mock IdP and, for redis, the Redis server.
@@ -100,7 +109,8 @@ impl Stack {
     /// Starts Redis (if needed), the mock IdP and sesame for `store`, waiting until each is ready.
     fn start(store: Store, bins: &Bins) -> Result<Self> {
         let dir = fresh_dir(&format!("e2e/{store}"))?;
-        let [redis_port, idp_port, app_port] = free_ports()?;
+        let [redis_port, idp_port, app_port, metrics_port] = free_ports()?;
+        let metrics_addr = format!("127.0.0.1:{metrics_port}");
         let idp = format!("http://127.0.0.1:{idp_port}");
         let mut app = App::local(&idp, app_port, store)?;
         let mut services: Vec<ChildGuard> =
@@ -113,11 +123,14 @@ impl Stack {
         mock_idp.wait_healthy(&format!("{idp}/healthz"))?;
         services.push(mock_idp);
         let log = Output::File(dir.join("sesame.log"));
-        let mut sesame = ChildGuard::spawn("sesame", app.command(&bins.sesame, &dir), log)?;
+        let mut command = app.command(&bins.sesame, &dir);
+        command.env("METRICS_ADDR", &metrics_addr);
+        let mut sesame = ChildGuard::spawn("sesame", command, log)?;
         sesame.wait_healthy(&format!("{}/healthz", app.base_url))?;
         Ok(Self {
             dir,
             app,
+            metrics_addr,
             sesame,
             _services: services,
         })
@@ -127,6 +140,32 @@ impl Stack {
 /// The same login as a person makes it, in headless Chromium (see [`browser`]).
 fn real_browser(s: &mut Stack) -> Result<()> {
     browser::login_logout(s.app.store, &s.app.base_url, &s.app.issuer, &s.dir)
+}
+
+/// The browser's scenario logged in twice (once refused by the provider) and out once: exactly
+/// that on `/metrics`, and no user named there.
+fn metrics_counted(s: &mut Stack) -> Result<()> {
+    let url = format!("http://{}/metrics", s.metrics_addr);
+    let response = reqwest::blocking::get(&url)?;
+    ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    let text = response.text()?;
+    for expected in [
+        "sesame_logins_started_total 2",
+        "sesame_logins_completed_total 1",
+        "sesame_logins_refused_total{reason=\"provider_refused\"} 1",
+        "sesame_logouts_total{kind=\"user\"} 1",
+    ] {
+        ensure!(
+            text.lines().any(|line| line == expected),
+            "{url} lacks `{expected}`:\n{text}"
+        );
+    }
+    ensure!(!text.contains("alice"), "{url} names the user:\n{text}");
+    Ok(())
 }
 
 /// No ID token (a JWT starts `eyJ`), client secret or `APP_SECRET_KEY` in sesame's log, which must

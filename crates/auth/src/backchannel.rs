@@ -42,10 +42,12 @@ impl RelyingParty {
         let alg = self.allowed_alg(&jws.header)?;
         let keys = self.keys.current();
         match verify_signature(&jws, &alg, &keys) {
-            Err(Unverified::NoKey) => match self.keys.refetch(&keys, &self.http).await? {
-                Some(fresh) => verify_signature(&jws, &alg, &fresh),
-                None => Err(Unverified::NoKey),
-            },
+            Err(Unverified::NoKey) => {
+                match self.keys.refetch(&keys, &self.http, &self.health).await? {
+                    Some(fresh) => verify_signature(&jws, &alg, &fresh),
+                    None => Err(Unverified::NoKey),
+                }
+            }
             other => other,
         }
         .map_err(|err| invalid(err.reason()))?;

@@ -1,5 +1,6 @@
 //! Completing a login: the callback checks, the code exchange, ID token verification, userinfo.
 
+use crate::metrics::Endpoint;
 use crate::provider::error_chain;
 use crate::{AuthError, AuthenticatedUser, PendingLogin, RelyingParty, Secret, TokenSet};
 use chrono::{DateTime, Utc};
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The query parameters the provider redirects back with. Every field is untrusted input.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -126,10 +128,12 @@ impl RelyingParty {
             .set_pkce_verifier(PkceCodeVerifier::new(
                 pending.pkce_verifier.expose().to_owned(),
             ));
-        request
+        let started = Instant::now();
+        let response = request
             .request_async(&TokenEndpointClient(&self.http))
-            .await
-            .map_err(describe_token_error)
+            .await;
+        self.observe(Endpoint::Token, started, provider_answered(&response));
+        response.map_err(describe_token_error)
     }
 
     /// Verifies signature, iss, aud, azp, exp, iat, nonce and at_hash. On an unknown signing key
@@ -144,7 +148,7 @@ impl RelyingParty {
         let keys = self.keys.current();
         match self.verify_with_keys(id_token, access_token, nonce, keys.clone()) {
             Err(AuthError::UnknownSigningKey(reason)) => {
-                match self.keys.refetch(&keys, &self.http).await? {
+                match self.keys.refetch(&keys, &self.http, &self.health).await? {
                     Some(fresh) => self.verify_with_keys(id_token, access_token, nonce, fresh),
                     None => Err(AuthError::UnknownSigningKey(reason)),
                 }
@@ -208,6 +212,7 @@ impl RelyingParty {
         access_token: &AccessToken,
         claims: &CoreIdTokenClaims,
     ) -> Result<Option<CoreUserInfoClaims>, AuthError> {
+        let started = Instant::now();
         let Ok(request) = self
             .client
             .user_info(access_token.clone(), Some(claims.subject().clone()))
@@ -219,6 +224,15 @@ impl RelyingParty {
             openidconnect::UserInfoClaims<EmptyAdditionalClaims, CoreGenderClaim>,
             _,
         > = request.request_async(&self.http).await;
+        // A userinfo whose `sub` is not the ID token's is a well-formed answer.
+        let answered = matches!(
+            userinfo,
+            Ok(_)
+                | Err(UserInfoError::ClaimsVerification(
+                    ClaimsVerificationError::InvalidSubject(_)
+                ))
+        );
+        self.observe(Endpoint::Userinfo, started, answered);
         match userinfo {
             Ok(userinfo) => Ok(Some(userinfo)),
             Err(UserInfoError::ClaimsVerification(ClaimsVerificationError::InvalidSubject(_))) => {
@@ -396,6 +410,18 @@ pub(crate) fn describe_token_error<RE: std::error::Error + 'static>(
         }
         RequestTokenError::Other(reason) => AuthError::TokenExchange(reason),
     }
+}
+
+/// Whether the token endpoint answered as OAuth says it should: tokens, or an OAuth error
+/// response (`invalid_grant` and the like are the provider working, not failing).
+pub(crate) fn provider_answered<
+    T,
+    RE: std::error::Error + 'static,
+    TE: openidconnect::ErrorResponse,
+>(
+    response: &Result<T, RequestTokenError<RE, TE>>,
+) -> bool {
+    matches!(response, Ok(_) | Err(RequestTokenError::ServerResponse(_)))
 }
 
 /// Compares two strings in time that depends only on their lengths.

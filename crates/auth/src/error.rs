@@ -121,3 +121,39 @@ pub enum AuthError {
     #[error("the logout token is invalid: {0}")]
     InvalidLogoutToken(String),
 }
+
+impl AuthError {
+    /// The variant's name in snake case: a fixed word per kind of failure, for a metric label
+    /// or a count. Never the message, which quotes what the provider or the client sent.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Discovery { .. } => "discovery",
+            Self::IssuerMismatch { .. } => "issuer_mismatch",
+            Self::Jwks { .. } => "jwks",
+            Self::ProviderRefused { .. } => "provider_refused",
+            Self::MissingCode => "missing_code",
+            Self::NoPendingLogin => "no_pending_login",
+            Self::LoginExpired => "login_expired",
+            Self::TokenExchange(_) => "token_exchange",
+            Self::MalformedTokenResponse(_) => "malformed_token_response",
+            Self::MissingIdToken => "missing_id_token",
+            Self::InvalidIssuer(_) => "invalid_issuer",
+            Self::InvalidAudience(_) => "invalid_audience",
+            Self::InvalidAuthorizedParty(_) => "invalid_authorized_party",
+            Self::Expired(_) => "expired",
+            Self::IssuedInFuture(_) => "issued_in_future",
+            Self::InvalidNonce(_) => "invalid_nonce",
+            Self::InvalidSignature(_) => "invalid_signature",
+            Self::UnknownSigningKey(_) => "unknown_signing_key",
+            Self::InvalidAccessTokenHash => "invalid_access_token_hash",
+            Self::InvalidIdToken(_) => "invalid_id_token",
+            Self::UserInfo(_) => "userinfo",
+            Self::UserInfoSubjectMismatch => "userinfo_subject_mismatch",
+            Self::NoRefreshToken => "no_refresh_token",
+            Self::RefreshRefused => "refresh_refused",
+            Self::RefreshedIdTokenMismatch(_) => "refreshed_id_token_mismatch",
+            Self::Revocation(_) => "revocation",
+            Self::InvalidLogoutToken(_) => "invalid_logout_token",
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! with random `kid`s cannot turn us into a load generator against the provider.
 
 use crate::AuthError;
+use crate::metrics::{Endpoint, ProviderHealth, observe};
 use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::{JsonWebKeySetUrl, reqwest};
 use std::sync::{Arc, RwLock};
@@ -27,7 +28,7 @@ impl KeyCache {
         http: &reqwest::Client,
         min_interval: Duration,
     ) -> Result<Self, AuthError> {
-        let keys = fetch(&url, http).await?;
+        let keys = fetch(&url, http, None).await?;
         Ok(Self {
             url,
             keys: RwLock::new(Arc::new(keys)),
@@ -53,6 +54,7 @@ impl KeyCache {
         &self,
         seen: &Arc<CoreJsonWebKeySet>,
         http: &reqwest::Client,
+        health: &ProviderHealth,
     ) -> Result<Option<Arc<CoreJsonWebKeySet>>, AuthError> {
         let mut last = self.last_refetch.lock().await;
         let current = self.current();
@@ -65,7 +67,7 @@ impl KeyCache {
         }
         *last = Some(Instant::now());
         tracing::info!(url = ?self.url.as_str(), "unknown signing key: refetching the provider's JWKS");
-        let fresh = Arc::new(fetch(&self.url, http).await?);
+        let fresh = Arc::new(fetch(&self.url, http, Some(health)).await?);
         match self.keys.write() {
             Ok(mut keys) => *keys = fresh.clone(),
             Err(poisoned) => *poisoned.into_inner() = fresh.clone(),
@@ -77,11 +79,13 @@ impl KeyCache {
 async fn fetch(
     url: &JsonWebKeySetUrl,
     http: &reqwest::Client,
+    health: Option<&ProviderHealth>,
 ) -> Result<CoreJsonWebKeySet, AuthError> {
-    CoreJsonWebKeySet::fetch_async(url, http)
-        .await
-        .map_err(|err| AuthError::Jwks {
-            url: url.as_str().to_owned(),
-            reason: crate::provider::error_chain(&err),
-        })
+    let started = Instant::now();
+    let fetched = CoreJsonWebKeySet::fetch_async(url, http).await;
+    observe(Endpoint::Jwks, started, fetched.is_ok(), health);
+    fetched.map_err(|err| AuthError::Jwks {
+        url: url.as_str().to_owned(),
+        reason: crate::provider::error_chain(&err),
+    })
 }

@@ -15,6 +15,9 @@
 //!    [`RelyingParty::verify_logout_token`] checks what the provider POSTs when a session ends
 //!    there (Back-Channel Logout 1.0).
 //!
+//! Every call to the provider is timed and its failures counted through the `metrics` facade
+//! (see [`describe_metrics`]); [`RelyingParty::provider_status`] tells what the last calls saw.
+//!
 //! Every way this can fail is one documented variant of [`AuthError`].
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -26,6 +29,7 @@ mod http;
 mod jwks;
 mod login;
 mod logout;
+mod metrics;
 mod provider;
 mod refresh;
 mod secret;
@@ -37,6 +41,9 @@ pub use backchannel::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE_SECS, Logou
 pub use callback::{CallbackParams, CompletedLogin, constant_time_eq};
 pub use error::AuthError;
 pub use login::{PendingLogin, sanitize_return_to};
+pub use metrics::{
+    PROVIDER_ERRORS_TOTAL, PROVIDER_REQUEST_SECONDS, ProviderStatus, describe_metrics,
+};
 pub use provider::{MOCK_IDP_MARKER, RelyingParty};
 pub use secret::Secret;
 pub use settings::ProviderSettings;

@@ -2,6 +2,7 @@
 
 use crate::http::provider_client;
 use crate::jwks::KeyCache;
+use crate::metrics::{Endpoint, ProviderHealth, observe};
 use crate::{AuthError, ProviderSettings};
 use openidconnect::core::{CoreClient, CoreClientAuthMethod, CoreJwsSigningAlgorithm};
 use openidconnect::{
@@ -9,6 +10,7 @@ use openidconnect::{
     ProviderMetadataWithLogout, reqwest,
 };
 use std::error::Error;
+use std::time::Instant;
 use url::Url;
 
 /// The client type that discovery gives: authorization endpoint known, token and userinfo
@@ -41,6 +43,8 @@ pub struct RelyingParty {
     pub(crate) client_secret_post: bool,
     /// Whether discovery says the provider sends back-channel logout tokens.
     pub(crate) backchannel_logout_supported: bool,
+    /// What the last calls to the provider saw, for readiness reports.
+    pub(crate) health: ProviderHealth,
 }
 
 /// The discovery field by which Sesame's mock IdP identifies itself, so that demo-only settings
@@ -63,7 +67,10 @@ impl RelyingParty {
     pub async fn discover(settings: ProviderSettings) -> Result<Self, AuthError> {
         let http = provider_client(settings.http_timeout)?;
         let discovery_url = discovery_url(&settings.issuer);
-        let (metadata, extras) = fetch_metadata(&http, &discovery_url).await?;
+        let started = Instant::now();
+        let fetched = fetch_metadata(&http, &discovery_url).await;
+        observe(Endpoint::Discovery, started, fetched.is_ok(), None);
+        let (metadata, extras) = fetched?;
 
         let declared = metadata.issuer().as_str();
         if !same_issuer(declared, settings.issuer.as_str()) {
@@ -132,6 +139,7 @@ impl RelyingParty {
             revocation_endpoint: extras.revocation_endpoint,
             client_secret_post: matches!(auth_type, AuthType::RequestBody),
             backchannel_logout_supported: extras.backchannel_logout_supported,
+            health: ProviderHealth::answered_now(),
         })
     }
 
@@ -160,6 +168,17 @@ impl RelyingParty {
     /// The issuer as the provider declares it.
     pub fn issuer(&self) -> &str {
         self.issuer.as_str()
+    }
+
+    /// The provider's state as the last calls to it saw it (discovery at startup, then logins,
+    /// refreshes, key refetches and revocations), read from memory: no call is made.
+    pub fn provider_status(&self) -> crate::ProviderStatus {
+        self.health.status()
+    }
+
+    /// Records one call to `endpoint` that started at `started` (metrics and status).
+    pub(crate) fn observe(&self, endpoint: Endpoint, started: Instant, ok: bool) {
+        observe(endpoint, started, ok, Some(&self.health));
     }
 }
 

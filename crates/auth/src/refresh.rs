@@ -1,7 +1,10 @@
 //! Keeping a login's tokens current: the refresh grant (with the refreshed ID token checked as
 //! OpenID Connect Core §12.2 asks) and revocation of the refresh token at logout (RFC 7009).
 
-use crate::callback::{ExpectedNonce, TokenEndpointClient, describe_token_error, token_set};
+use crate::callback::{
+    ExpectedNonce, TokenEndpointClient, describe_token_error, provider_answered, token_set,
+};
+use crate::metrics::Endpoint;
 use crate::provider::error_chain;
 use crate::{AuthError, RelyingParty, Secret, TokenSet};
 use base64::Engine as _;
@@ -9,6 +12,7 @@ use openidconnect::core::{CoreErrorResponseType, CoreIdToken};
 use openidconnect::{OAuth2TokenResponse, RefreshToken, RequestTokenError, TokenResponse};
 use serde_json::Value;
 use std::str::FromStr;
+use std::time::Instant;
 
 impl RelyingParty {
     /// Trades `tokens`' refresh token for new tokens. A new ID token in the answer is verified
@@ -24,20 +28,24 @@ impl RelyingParty {
             .refresh_token
             .as_ref()
             .ok_or(AuthError::NoRefreshToken)?;
-        let response = self
+        let refresh_token_value = RefreshToken::new(refresh_token.expose().to_owned());
+        let request = self
             .client
-            .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_owned()))
-            .map_err(|err| AuthError::TokenExchange(err.to_string()))?
+            .exchange_refresh_token(&refresh_token_value)
+            .map_err(|err| AuthError::TokenExchange(err.to_string()))?;
+        let started = Instant::now();
+        let response = request
             .request_async(&TokenEndpointClient(&self.http))
-            .await
-            .map_err(|err| match err {
-                RequestTokenError::ServerResponse(response)
-                    if *response.error() == CoreErrorResponseType::InvalidGrant =>
-                {
-                    AuthError::RefreshRefused
-                }
-                other => describe_token_error(other),
-            })?;
+            .await;
+        self.observe(Endpoint::Token, started, provider_answered(&response));
+        let response = response.map_err(|err| match err {
+            RequestTokenError::ServerResponse(response)
+                if *response.error() == CoreErrorResponseType::InvalidGrant =>
+            {
+                AuthError::RefreshRefused
+            }
+            other => describe_token_error(other),
+        })?;
 
         let original = unverified_claims(tokens.id_token.expose());
         let id_token = match response.id_token() {
@@ -113,11 +121,13 @@ impl RelyingParty {
             ));
             request = request.header("authorization", format!("Basic {credentials}"));
         }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|err| failed(error_chain(&err)))?;
+        let started = Instant::now();
+        let response = request.form(&form).send().await;
+        let answered = response
+            .as_ref()
+            .is_ok_and(|response| response.status().is_success());
+        self.observe(Endpoint::Revocation, started, answered);
+        let response = response.map_err(|err| failed(error_chain(&err)))?;
         if response.status().is_success() {
             Ok(())
         } else {

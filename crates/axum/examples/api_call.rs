@@ -40,7 +40,7 @@ async fn home(user: Option<CurrentUser>) -> Html<String> {
         return Html("Welcome Guest <a href=\"/login\">Login</a>".into());
     };
     // Reads the expiry from the session's tokens without renewing anything.
-    let expiry = match user.access_token_expires_at().await {
+    let expiry = match user.access_token_expires_at() {
         Some(at) => match chrono::DateTime::from_timestamp(at, 0) {
             Some(at) => format!("Your access token expires at {}.", at.to_rfc3339()),
             None => "Your access token's expiry is out of range.".to_owned(),

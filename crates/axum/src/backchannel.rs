@@ -91,6 +91,7 @@ pub(crate) async fn backchannel_logout(State(sesame): State<Sesame>, request: Re
     };
     match ended {
         Ok(count) => {
+            crate::metrics::logout(crate::metrics::LogoutKind::Backchannel);
             tracing::info!(
                 sessions_ended = count,
                 by = if verified.sid.is_some() { "sid" } else { "sub" },

@@ -8,7 +8,7 @@ use crate::routes::{LogoutConfirmation, LogoutPage};
 use crate::{Paths, Sesame, SessionPolicy};
 use ipnet::IpNet;
 use sesame_auth::{AuthError, ProviderSettings, RelyingParty, Secret};
-use sesame_store::{SessionBackend, StoreConfig, StoreError};
+use sesame_store::{MeteredStore, SessionBackend, StoreConfig, StoreError};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -254,7 +254,8 @@ impl SesameBuilder {
             .map_err(|source| BuildError::Store {
                 setting: self.origin.store,
                 source,
-            })?;
+            })
+            .map(MeteredStore::new)?;
         let login_timeout = checked.provider.pending_login_max_age;
         let relying_party = RelyingParty::discover(checked.provider)
             .await

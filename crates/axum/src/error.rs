@@ -167,6 +167,24 @@ impl LoginError {
         }
     }
 
+    /// A fixed word for the kind of failure (the variant's name in snake case; for a refusal by
+    /// the relying party, its [`AuthError::reason`]): the `reason` label of
+    /// `sesame_logins_refused_total`, never a message.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Refused(err) => err.reason(),
+            Self::BadQuery(_) => "bad_query",
+            Self::SessionStore(_) | Self::Store(_) => "session_store",
+            Self::SessionNotSaved => "session_not_saved",
+            Self::AlreadyUsed => "already_used",
+            Self::TooManyFailures { .. } => "too_many_failures",
+            Self::LoginNotStarted => "login_not_started",
+            Self::LogoutNotConfirmed => "logout_not_confirmed",
+            Self::TokenRenewal(_) => "token_renewal",
+            Self::TokenRenewalBusy => "token_renewal_busy",
+        }
+    }
+
     /// Refusals are expected traffic (warn); store outages need a human (error). Messages name
     /// the reason, never a token: [`AuthError`] guarantees that. They quote what the provider or
     /// the client sent, so they are logged with `Debug`: a newline in a claim or a parameter

@@ -5,7 +5,7 @@ use crate::{CurrentUser, LoginError, Sesame};
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sesame_store::SessionBackend;
+use sesame_store::MeteredStore;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,7 +24,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 #[derive(Clone)]
 pub struct SessionLayer {
     sesame: Sesame,
-    sessions: SessionManagerLayer<SessionBackend, SignedCookie>,
+    sessions: SessionManagerLayer<MeteredStore, SignedCookie>,
 }
 
 impl SessionLayer {
@@ -54,7 +54,7 @@ impl std::fmt::Debug for SessionLayer {
 
 impl<S> Layer<S> for SessionLayer {
     type Service =
-        SessionService<<SessionManagerLayer<SessionBackend, SignedCookie> as Layer<S>>::Service>;
+        SessionService<<SessionManagerLayer<MeteredStore, SignedCookie> as Layer<S>>::Service>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {

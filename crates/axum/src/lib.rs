@@ -50,6 +50,12 @@
 //! [`serve`] is a drop-in loop that does all of that, configured by [`ServeConfig`] (the
 //! `SERVER_*` variables); the `sesame` binary serves through it.
 //!
+//! # Metrics
+//! Logins, logouts, refreshes, store and provider calls are recorded through the `metrics`
+//! facade, a no-op until the application installs a recorder; [`describe_metrics`] gives
+//! their HELP text and [`metrics::record_http_request`] counts requests by route. See
+//! [`metrics`] for the names and labels.
+//!
 //! # What this library does not do
 //! It knows nothing of a proxy in front of you (client addresses, `X-Forwarded-*`), and
 //! serves no TLS: put a reverse proxy or a load balancer in front for that.
@@ -64,6 +70,7 @@ mod error;
 mod keys;
 mod layer;
 mod limits;
+pub mod metrics;
 mod pending;
 mod routes;
 mod serve;
@@ -82,6 +89,7 @@ pub use error::LoginError;
 pub use ipnet::IpNet;
 pub use layer::{ExplainUnsaved, RequireLogin, RequireLoginLayer, SessionLayer, SessionService};
 pub use limits::FailureLimit;
+pub use metrics::describe_metrics;
 pub use routes::LogoutConfirmation;
 pub use serve::{ServeConfig, serve};
 pub use sesame::{Paths, Sesame, SessionPolicy};

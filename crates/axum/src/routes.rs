@@ -81,6 +81,7 @@ async fn login(
         set_cookie.append(header::SET_COOKIE, removal);
     }
     set_cookie.append(header::SET_COOKIE, sealed);
+    crate::metrics::login_started();
     response
 }
 
@@ -112,7 +113,10 @@ async fn callback(State(sesame): State<Sesame>, session: Session, request: Reque
     };
     let mut response = match outcome {
         Ok(response) => response,
-        Err(err) => sesame.error_response(err),
+        Err(err) => {
+            crate::metrics::login_refused(&err);
+            sesame.error_response(err)
+        }
     };
     for cookie in set_cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -187,6 +191,7 @@ async fn complete_login(
             .filter_map(|(name, _)| cookies.removal(&name)),
     );
     tracing::info!(subject = ?user.subject(), "user logged in");
+    crate::metrics::login_completed();
     Ok(found(&pending.return_to))
 }
 
@@ -269,6 +274,7 @@ async fn end_session(sesame: &Sesame, session: &Session) -> Response {
         Ok(tokens) => tokens,
         Err(err) => return sesame.error_response(err),
     };
+    crate::metrics::logout(crate::metrics::LogoutKind::User);
     if let Some(refresh_token) = tokens.as_ref().and_then(|t| t.refresh_token.clone()) {
         revoke_in_background(sesame, refresh_token);
     }

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::response::Response;
 use ipnet::IpNet;
 use sesame_auth::RelyingParty;
-use sesame_store::{SessionBackend, StoreError, StoreKind};
+use sesame_store::{MeteredStore, StoreError, StoreKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,7 @@ pub struct Sesame(Arc<Inner>);
 
 struct Inner {
     relying_party: RelyingParty,
-    store: SessionBackend,
+    store: MeteredStore,
     policy: SessionPolicy,
     paths: Paths,
     base_url: Url,
@@ -72,7 +72,7 @@ struct Inner {
 /// What [`SesameBuilder::build`] hands over.
 pub(crate) struct Parts {
     pub(crate) relying_party: RelyingParty,
-    pub(crate) store: SessionBackend,
+    pub(crate) store: MeteredStore,
     pub(crate) policy: SessionPolicy,
     pub(crate) paths: Paths,
     pub(crate) base_url: Url,
@@ -203,6 +203,24 @@ impl Sesame {
         self.0.store.ping().await
     }
 
+    /// How many sessions the store holds, where it can say cheaply (memory, SQLite; `None` for
+    /// Redis), also setting the `sesame_active_sessions` gauge. A query for SQLite: for a
+    /// metrics scrape, not for every request.
+    pub async fn active_sessions(&self) -> Option<u64> {
+        self.0.store.active_sessions().await
+    }
+
+    /// The provider's issuer.
+    pub fn issuer(&self) -> &str {
+        self.0.relying_party.issuer()
+    }
+
+    /// The provider's state as the last calls to it saw it; makes no call (readiness does not
+    /// depend on the provider: logged-in pages do not need it).
+    pub fn provider_status(&self) -> sesame_auth::ProviderStatus {
+        self.0.relying_party.provider_status()
+    }
+
     /// The page for `error`, rendered by the configured error page, with the cause logged.
     pub fn error_response(&self, error: LoginError) -> Response {
         error.log();
@@ -221,7 +239,7 @@ impl Sesame {
         &self.0.relying_party
     }
 
-    pub(crate) fn store(&self) -> &SessionBackend {
+    pub(crate) fn store(&self) -> &MeteredStore {
         &self.0.store
     }
 

@@ -209,8 +209,10 @@ async fn refresh_holding_lease(
                 .await?
             {
                 tracing::info!("access token refreshed");
+                crate::metrics::token_refresh("refreshed");
                 Ok(renewed)
             } else {
+                crate::metrics::token_refresh("superseded");
                 // Gone (a logout) or replaced (our lease lapsed mid-refresh): the store's
                 // version is the truth.
                 match load(sesame, id).await? {
@@ -220,6 +222,7 @@ async fn refresh_holding_lease(
             }
         }
         Err(AuthError::RefreshRefused) => {
+            crate::metrics::token_refresh("refused");
             tracing::info!("the provider refused the refresh token; ending the session");
             crate::sessions::end_by_id(sesame, id, Some(user)).await?;
             Err(NoAccessToken::LoginRequired)
@@ -232,10 +235,14 @@ async fn refresh_holding_lease(
             Err(NoAccessToken::LoginRequired)
         }
         Err(err) if !tokens.access_token_has_expired(now()) => {
+            crate::metrics::token_refresh("failed");
             tracing::warn!(reason = ?err.to_string(), "refresh failed; the current access token is still valid");
             Ok(tokens)
         }
-        Err(err) => Err(NoAccessToken::Failed(LoginError::TokenRenewal(err))),
+        Err(err) => {
+            crate::metrics::token_refresh("failed");
+            Err(NoAccessToken::Failed(LoginError::TokenRenewal(err)))
+        }
     }
 }
 

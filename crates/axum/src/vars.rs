@@ -71,6 +71,9 @@ pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
 pub const EXIT_ON_NETWORK_LOSS: &str = "EXIT_ON_NETWORK_LOSS";
 /// `RUST_LOG`: the log filter (read by the `sesame` binary, not the library).
 pub const RUST_LOG: &str = "RUST_LOG";
+/// `METRICS_ADDR`: where the `sesame` binary serves `/metrics` (read by the binary, not the
+/// library: an app using the library installs its own recorder).
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
 
 /// `SERVER_HEADER_READ_TIMEOUT`: how long a connection may take to send a request head.
 pub const SERVER_HEADER_READ_TIMEOUT: &str = "SERVER_HEADER_READ_TIMEOUT";
@@ -189,6 +192,11 @@ pub const VARIABLES: &[Variable] = &[
         EXIT_ON_NETWORK_LOSS,
         "false",
         "exit when every network interface but loopback is gone, for a supervisor to restart",
+    ),
+    var(
+        METRICS_ADDR,
+        "",
+        "address (e.g. 127.0.0.1:9100) of a separate listener serving GET /metrics (Prometheus); unset: none",
     ),
     // The server loop's limits (`crate::ServeConfig`), read by `serve`'s users, not the builder.
     var(

@@ -31,6 +31,10 @@ pub fn app(sesame: &Sesame) -> Router {
         .fallback(not_found)
         .with_state(sesame.clone())
         .layer(axum::middleware::map_response(security_headers))
+        // After the routes and the fallback: it then sees the matched route's template.
+        .layer(axum::middleware::from_fn(
+            sesame_axum::metrics::record_http_request,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 // Path only: the query of /callback carries the authorization code.

@@ -9,6 +9,7 @@
 
 mod app;
 mod error;
+pub mod metrics;
 pub mod network_watch;
 mod routes;
 mod templates;

@@ -45,6 +45,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The metrics listener is bound and the recorder installed before the store and the
+    // provider are first called, so their calls at startup are measured too.
+    let metrics = match env.get(vars::METRICS_ADDR) {
+        None => None,
+        Some(address) => {
+            let listener = sesame_server::metrics::bind(&address).await;
+            match listener.and_then(|listener| Ok((listener, sesame_server::metrics::install()?))) {
+                Ok(metrics) => Some(metrics),
+                Err(err) => {
+                    eprintln!("sesame: {err}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let sesame = match sesame_server::with_pages(builder).build().await {
         Ok(sesame) => sesame,
         Err(err) => {
@@ -67,6 +82,12 @@ async fn main() -> ExitCode {
         max_connections = serve_config.connection_cap(),
         "sesame listening"
     );
+    if let Some((listener, handle)) = metrics {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, "serving /metrics");
+        }
+        sesame_server::metrics::serve(listener, handle, sesame.clone());
+    }
     sesame_server::network_watch::spawn_if_enabled(exit_on_network_loss);
     let app = sesame_server::app(&sesame);
     if let Err(err) = sesame_axum::serve(listener, app, &serve_config, shutdown_signal()).await {

@@ -10,6 +10,7 @@ mod backend;
 mod error;
 mod kind;
 mod memory;
+mod metered;
 mod redis;
 mod session_data;
 mod sqlite;
@@ -18,5 +19,8 @@ pub use backend::{SessionBackend, StoreConfig};
 pub use error::StoreError;
 pub use kind::{StoreKind, UnknownStoreKind};
 pub use memory::MemoryStore;
+pub use metered::{
+    ACTIVE_SESSIONS, MeteredStore, STORE_ERRORS_TOTAL, STORE_OPERATION_SECONDS, describe_metrics,
+};
 pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
 pub use session_data::StoredTokens;

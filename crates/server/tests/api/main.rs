@@ -32,6 +32,7 @@ mod expiry;
 mod failover;
 mod helpers;
 mod login_flow;
+mod metrics;
 mod rp_conformance;
 mod scenarios;
 mod stores;
