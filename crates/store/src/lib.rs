@@ -10,12 +10,17 @@ mod backend;
 mod error;
 mod kind;
 mod memory;
+mod postgres;
+mod postgres_data;
 mod redis;
 mod session_data;
 mod sqlite;
+mod table;
 
 pub use backend::{SessionBackend, StoreConfig};
 pub use error::StoreError;
 pub use kind::{StoreKind, UnknownStoreKind};
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use session_data::StoredTokens;
+pub use table::{InvalidSessionTable, SessionTable};

@@ -1,27 +1,38 @@
 //! One conformance suite, expanded for every backend (the tower-sessions habit): what the
-//! server relies on must hold the same on memory, a real Redis and a real SQLite file.
+//! server relies on must hold the same on memory, a real Redis, a real SQLite file and a real PostgreSQL
+//! database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use sesame_store::{SessionBackend, StoreConfig, StoreKind};
-use sesame_testkit::{RedisServer, TempDir};
+use sesame_store::{SessionBackend, SessionTable, StoreConfig, StoreKind};
+use sesame_testkit::{PostgresDatabase, RedisServer, TempDir};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
-/// A connected store plus whatever must outlive it (the Redis process, the temp dir).
+/// A connected store plus whatever must outlive it (the Redis process, the temp dir, the
+/// database). The store is declared first: fields drop in order, so its pool closes before the
+/// database is dropped.
 struct Fixture {
     store: SessionBackend,
     _redis: Option<RedisServer>,
     _dir: Option<TempDir>,
+    _database: Option<PostgresDatabase>,
 }
 
 impl Fixture {
     async fn new(kind: StoreKind) -> Self {
+        let mut database = None;
         let (config, redis, dir) = match kind {
             StoreKind::Memory => (StoreConfig::Memory, None, None),
+            StoreKind::Postgres => {
+                let fresh = PostgresDatabase::create();
+                let config = StoreConfig::postgres(fresh.url(), SessionTable::default());
+                database = Some(fresh);
+                (config, None, None)
+            }
             StoreKind::Redis => {
                 let redis = RedisServer::start();
                 (StoreConfig::redis(redis.url(3)), Some(redis), None)
@@ -42,6 +53,7 @@ impl Fixture {
             store,
             _redis: redis,
             _dir: dir,
+            _database: database,
         }
     }
 }
@@ -423,4 +435,5 @@ conformance_suite! {
     memory => StoreKind::Memory,
     redis => StoreKind::Redis,
     sqlite => StoreKind::Sqlite,
+    postgres => StoreKind::Postgres,
 }
