@@ -30,6 +30,10 @@ macro_rules! on_every_store_and_mode {
             async fn sqlite() { run(StoreKind::Sqlite, Mode::InProcess).await }
             #[tokio::test]
             async fn sqlite_process() { run(StoreKind::Sqlite, Mode::Process).await }
+            #[tokio::test]
+            async fn postgres() { run(StoreKind::Postgres, Mode::InProcess).await }
+            #[tokio::test]
+            async fn postgres_process() { run(StoreKind::Postgres, Mode::Process).await }
         }
     )*};
 }
