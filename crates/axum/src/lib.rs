@@ -31,8 +31,8 @@
 //! What you get: the authorization code flow with PKCE, state and nonce; full ID-token
 //! verification (signature against the provider's keys, followed across rotation; `iss`,
 //! `aud`, `azp`, `exp`, `iat`, `nonce`, `at_hash`); userinfo; a fresh session ID at login;
-//! server-side sessions in memory, Redis, SQLite or PostgreSQL ([`StoreConfig`]) with an idle and an
-//! absolute timeout; `returnTo` limited to local paths; logout at the provider too.
+//! server-side sessions in memory, Redis, SQLite or PostgreSQL ([`StoreConfig`]) with an idle
+//! and an absolute timeout; `returnTo` limited to local paths; logout at the provider too.
 //!
 //! - [`Sesame`] is built from the environment ([`Sesame::from_env`]) or in code
 //!   ([`Sesame::builder`]); it gives the [`routes`](Sesame::routes), the

@@ -1,6 +1,6 @@
 //! One conformance suite, expanded for every backend (the tower-sessions habit): what the
-//! server relies on must hold the same on memory, a real Redis, a real SQLite file and a real PostgreSQL
-//! database.
+//! server relies on must hold the same on memory, a real Redis, a real SQLite file and a real
+//! PostgreSQL database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 

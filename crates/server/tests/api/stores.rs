@@ -1,7 +1,7 @@
 //! The session stores under the server: durability across restarts (1,000 sessions), instances
 //! sharing one store, a Redis outage (503 within 2 s, recovery without restart), PostgreSQL
-//! dropping its connections, page views
-//! that do not write, and startup failures that name the variable.
+//! dropping its connections, page views that do not write, and startup failures that name the
+//! variable.
 
 use crate::helpers::{Backing, Mode, TestApp, client_with};
 use reqwest::StatusCode;
