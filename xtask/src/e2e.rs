@@ -11,12 +11,14 @@
 //! the logins, the refusal and the logout that scenario made.
 //!
 //! Each store gets `target/xtask/e2e/<store>/`, emptied first: the children's working directory, their
-//! logs (`<name>.log`) and, for sqlite, the database.
+//! logs (`<name>.log`) and, for sqlite, the database; postgres gets a fresh database on the
+//! machine's server, dropped after the run.
 
 use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail, ensure};
+use sesame_testkit::PostgresDatabase;
 use sesame_testkit::bins::{App, Bins, CLIENT_SECRET, Store};
 use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 
@@ -26,6 +28,10 @@ use crate::{browser, fresh_dir, webdriver};
 pub fn preflight(stores: &[Store]) -> Result<()> {
     if stores.contains(&Store::Redis) && find_program("redis-server").is_none() {
         bail!("redis-server not found: apt-get install redis-server");
+    }
+    if stores.contains(&Store::Postgres) {
+        sesame_testkit::postgres::available()
+            .map_err(|err| anyhow::anyhow!("PostgreSQL is not usable: {err}"))?;
     }
     // The browser scenario runs for every store: never skipped, so missing Chromium is an error.
     webdriver::find_tools()?;
@@ -103,6 +109,8 @@ struct Stack {
     sesame: ChildGuard,
     /// The mock IdP and, for redis, the Redis server.
     _services: Vec<ChildGuard>,
+    /// For postgres, the run's own database, dropped after the app has stopped.
+    _database: Option<PostgresDatabase>,
 }
 
 impl Stack {
@@ -115,6 +123,7 @@ impl Stack {
         let mut app = App::local(&idp, app_port, store)?;
         let mut services: Vec<ChildGuard> =
             app.start_store(&dir, redis_port)?.into_iter().collect();
+        let database = app.start_database()?;
         let mut mock_idp = ChildGuard::spawn(
             "mock-idp",
             bins.mock_idp(&dir, idp_port, &idp),
@@ -133,6 +142,7 @@ impl Stack {
             metrics_addr,
             sesame,
             _services: services,
+            _database: database,
         })
     }
 }

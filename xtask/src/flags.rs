@@ -13,13 +13,14 @@ xflags::xflags! {
         /// Check everything: `cargo fmt --check`, clippy (-D warnings), `cargo test --workspace`,
         /// docker-compose.yml (`docker-compose config`, its variables, the demo it describes), then
         /// build `sesame` and `mock-idp` and log in end to end against each session store, starting
-        /// real processes on free ports (and a private redis-server), over HTTP and in headless
-        /// Chromium (chromedriver). Needs: redis-server, chromium, chromium-driver, docker-compose
-        /// (Debian packages). Logs go to target/xtask/e2e/<store>/, the browser's screenshots to
+        /// real processes on free ports (a private redis-server, a fresh PostgreSQL database), over
+        /// HTTP and in headless Chromium (chromedriver). Needs: redis-server, postgresql at
+        /// 127.0.0.1:5432 (user postgres, trust), chromium, chromium-driver, docker-compose
+        /// (Debian packages; `.ci/run` sets them up). Logs go to target/xtask/e2e/<store>/, the browser's screenshots to
         /// target/screenshots/<store>/.
         cmd test {
-            /// Run end to end against this store only (memory, redis or sqlite); repeatable.
-            /// Default: all three.
+            /// Run end to end against this store only (memory, redis, sqlite or postgres);
+            /// repeatable. Default: all four.
             repeated --store store: Store
             /// Skip fmt, clippy and `cargo test` (for iterating on e2e).
             optional --skip-static

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
 
 /// `cargo xtask test`: static checks (unless skipped), then the binaries, then end to end per store.
 fn run_test(test: &flags::Test) -> Result<()> {
-    let stores = Store::chosen(&test.store);
+    let stores = Store::chosen(&test.store, &Store::ALL);
     // Missing tools fail before the long static steps, not after them.
     e2e::preflight(&stores)?;
     compose::preflight()?;

@@ -3,7 +3,7 @@
 
 use crate::vars::{self, VARIABLES};
 use crate::{BuildError, FailureLimit, Paths, SesameBuilder, SessionPolicy};
-use sesame_store::{StoreConfig, StoreKind};
+use sesame_store::{SessionTable, StoreConfig, StoreKind};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -143,6 +143,24 @@ impl SesameBuilder {
                 var(vars::DATABASE_URL)
                     .unwrap_or_else(|| StoreConfig::DEFAULT_SQLITE_URL.to_owned()),
             ),
+            Some(Ok(StoreKind::Postgres)) => {
+                let table = match var(vars::SESSION_TABLE).map(|text| text.parse::<SessionTable>())
+                {
+                    None => SessionTable::default(),
+                    Some(Ok(table)) => table,
+                    Some(Err(err)) => {
+                        problem(vars::SESSION_TABLE, format!("is not valid: {err}"));
+                        SessionTable::default()
+                    }
+                };
+                match postgres_url(var(vars::DATABASE_URL)) {
+                    Ok(url) => StoreConfig::postgres(url, table),
+                    Err(why) => {
+                        problem(vars::DATABASE_URL, why);
+                        StoreConfig::Memory
+                    }
+                }
+            }
             Some(Err(err)) => {
                 problem(vars::SESSION_STORE, format!("is not valid: {err}"));
                 StoreConfig::Memory
@@ -218,7 +236,7 @@ impl SesameBuilder {
         builder.origin = crate::builder::Origin {
             issuer: issuer_var,
             store: match store {
-                StoreConfig::Sqlite { .. } => vars::DATABASE_URL,
+                StoreConfig::Sqlite { .. } | StoreConfig::Postgres { .. } => vars::DATABASE_URL,
                 _ => vars::REDIS_URL,
             },
             base_url: vars::APP_BASE_URL,
@@ -255,6 +273,30 @@ pub(crate) fn setting(
     lookup(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// `DATABASE_URL` for `SESSION_STORE=postgres`: required (a default host and database would be a
+/// guess), and a PostgreSQL URL, not the SQLite default left over. The text of an error never
+/// repeats the URL: it may hold a password.
+fn postgres_url(url: Option<String>) -> Result<String, String> {
+    let Some(url) = url else {
+        return Err("is not set: SESSION_STORE=postgres needs \
+                    postgres://user:password@host:5432/database"
+            .to_owned());
+    };
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some(scheme)
+            if scheme.eq_ignore_ascii_case("postgres")
+                || scheme.eq_ignore_ascii_case("postgresql") =>
+        {
+            Ok(url)
+        }
+        _ => Err(
+            "is not a PostgreSQL URL: SESSION_STORE=postgres needs postgres:// or postgresql://"
+                .to_owned(),
+        ),
+    }
 }
 
 /// The quickstart's `AUTH0_DOMAIN` is a bare host (`tenant.us.auth0.com`); people also paste it
@@ -403,7 +445,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|line| line.contains("memory, redis, sqlite"))
+                .any(|line| line.contains("memory, redis, sqlite, postgres"))
         );
         assert_eq!(
             errors
@@ -492,6 +534,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn postgres_takes_database_url_and_session_table_naming_each_on_error() {
+        let base = [
+            ("OIDC_ISSUER", "http://127.0.0.1:9000"),
+            ("OIDC_CLIENT_ID", "abc"),
+            ("OIDC_CLIENT_SECRET", "xyz"),
+            ("APP_SECRET_KEY", SECRET),
+            ("SESSION_STORE", "postgres"),
+        ];
+        let mut vars = base.to_vec();
+        vars.push(("DATABASE_URL", "postgresql://app:pw@db/app"));
+        assert_eq!(
+            builder(&vars).unwrap().store,
+            StoreConfig::postgres("postgresql://app:pw@db/app", SessionTable::default())
+        );
+        vars.push(("SESSION_TABLE", "auth.logins"));
+        assert_eq!(
+            builder(&vars).unwrap().store,
+            StoreConfig::postgres(
+                "postgresql://app:pw@db/app",
+                SessionTable::new("auth", "logins").unwrap()
+            )
+        );
+
+        let missing = lines(builder(&base).err().unwrap());
+        assert!(
+            missing[0].starts_with("DATABASE_URL is not set"),
+            "{missing:?}"
+        );
+        let mut vars = base.to_vec();
+        vars.extend([
+            ("DATABASE_URL", "mysql://app:hunter2@db/app"),
+            ("SESSION_TABLE", "Auth.Logins; drop"),
+        ]);
+        let errors = lines(builder(&vars).err().unwrap());
+        for var in ["DATABASE_URL", "SESSION_TABLE"] {
+            assert!(
+                errors.iter().any(|line| line.starts_with(var)),
+                "no line names {var}: {errors:#?}"
+            );
+        }
+        assert!(
+            !errors.iter().any(|line| line.contains("hunter2")),
+            "{errors:?}"
+        );
+    }
+
     /// The table is the whole truth: the parsers (the builder's and the server loop's) read
     /// every variable in it (but the binary's own: `RUST_LOG`, `EXIT_ON_NETWORK_LOSS`,
     /// `METRICS_ADDR`) and nothing else.
@@ -508,6 +597,10 @@ mod tests {
         let _ = SesameBuilder::from_lookup(|name| {
             asked.lock().unwrap().insert(name.to_owned());
             (name == "SESSION_STORE").then(|| "redis".to_owned())
+        });
+        let _ = SesameBuilder::from_lookup(|name| {
+            asked.lock().unwrap().insert(name.to_owned());
+            (name == "SESSION_STORE").then(|| "postgres".to_owned())
         });
         let _ = crate::ServeConfig::from_lookup(|name| {
             asked.lock().unwrap().insert(name.to_owned());

@@ -31,8 +31,8 @@
 //! What you get: the authorization code flow with PKCE, state and nonce; full ID-token
 //! verification (signature against the provider's keys, followed across rotation; `iss`,
 //! `aud`, `azp`, `exp`, `iat`, `nonce`, `at_hash`); userinfo; a fresh session ID at login;
-//! server-side sessions in memory, Redis or SQLite ([`StoreConfig`]) with an idle and an
-//! absolute timeout; `returnTo` limited to local paths; logout at the provider too.
+//! server-side sessions in memory, Redis, SQLite or PostgreSQL ([`StoreConfig`]) with an idle
+//! and an absolute timeout; `returnTo` limited to local paths; logout at the provider too.
 //!
 //! - [`Sesame`] is built from the environment ([`Sesame::from_env`]) or in code
 //!   ([`Sesame::builder`]); it gives the [`routes`](Sesame::routes), the
@@ -94,7 +94,7 @@ pub use routes::LogoutConfirmation;
 pub use serve::{ServeConfig, serve};
 pub use sesame::{Paths, Sesame, SessionPolicy};
 pub use sesame_auth::AuthError;
-pub use sesame_store::{StoreConfig, StoreError, StoreKind};
+pub use sesame_store::{SessionTable, StoreConfig, StoreError, StoreKind};
 pub use shutdown::shutdown_signal;
 /// The session library Sesame runs on, so a host's own use of the session (a handler taking
 /// [`tower_sessions::Session`]) is the same version.

@@ -51,8 +51,10 @@ pub const SESSION_STORE: &str = "SESSION_STORE";
 pub const REDIS_URL: &str = "REDIS_URL";
 /// `REDIS_KEY_PREFIX`: put before every Redis key Sesame writes.
 pub const REDIS_KEY_PREFIX: &str = "REDIS_KEY_PREFIX";
-/// `DATABASE_URL`: the SQLite store's URL.
+/// `DATABASE_URL`: the SQLite or PostgreSQL store's URL.
 pub const DATABASE_URL: &str = "DATABASE_URL";
+/// `SESSION_TABLE`: the PostgreSQL store's table, `schema.table` or `table`.
+pub const SESSION_TABLE: &str = "SESSION_TABLE";
 /// `SESSION_IDLE_TIMEOUT`: the rolling idle timeout.
 pub const SESSION_IDLE_TIMEOUT: &str = "SESSION_IDLE_TIMEOUT";
 /// `SESSION_ABSOLUTE_TIMEOUT`: the cap on a login's lifetime.
@@ -136,7 +138,7 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var(HOST, "0.0.0.0", "listen address"),
     var(PORT, "3000", "listen port"),
-    var(SESSION_STORE, "memory", "memory, redis or sqlite"),
+    var(SESSION_STORE, "memory", "memory, redis, sqlite or postgres"),
     var(
         REDIS_URL,
         "redis://127.0.0.1:6379",
@@ -150,7 +152,12 @@ pub const VARIABLES: &[Variable] = &[
     var(
         DATABASE_URL,
         "sqlite://sesame.db?mode=rwc",
-        "the SQLite store's URL, created and migrated at start",
+        "the SQLite store's URL, or the PostgreSQL store's (postgres://, required); tables created and migrated at start",
+    ),
+    var(
+        SESSION_TABLE,
+        "sesame.sessions",
+        "the PostgreSQL store's table, schema.table or table (schema sesame); side tables are named after it",
     ),
     var(
         SESSION_IDLE_TIMEOUT,

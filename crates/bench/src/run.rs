@@ -188,7 +188,7 @@ impl Run {
         let started = Instant::now();
         match store {
             Store::Memory => drop(self.flows(Mode::Login, app, filler, "filler")?),
-            Store::Redis | Store::Sqlite => s.copy_a_session(filler)?,
+            Store::Redis | Store::Sqlite | Store::Postgres => s.copy_a_session(filler)?,
         }
         let filler_seconds = started.elapsed().as_secs_f64();
         println!("    {filler} filler sessions in {filler_seconds:.1} s");

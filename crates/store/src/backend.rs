@@ -1,7 +1,9 @@
 //! The runtime-chosen store and its delegating `SessionStore` implementation.
 
 use crate::redis::RedisSessions;
-use crate::{MemoryStore, StoreError, StoreKind, redis, sqlite};
+use crate::{
+    MemoryStore, PostgresStore, SessionTable, StoreError, StoreKind, postgres, redis, sqlite,
+};
 use async_trait::async_trait;
 use std::time::Duration;
 use tower_sessions::session::{Id, Record};
@@ -32,6 +34,14 @@ pub enum StoreConfig {
     Sqlite {
         /// The database URL.
         url: String,
+    },
+    /// A PostgreSQL database (`postgres://` or `postgresql://`; TLS through rustls as the URL's
+    /// `sslmode` asks), its tables created and migrated when opened.
+    Postgres {
+        /// The database URL.
+        url: String,
+        /// The session table; the tables beside it are named after it.
+        table: SessionTable,
     },
 }
 
@@ -64,12 +74,21 @@ impl StoreConfig {
         Self::Sqlite { url: url.into() }
     }
 
+    /// PostgreSQL at `url`, with the sessions in `table`.
+    pub fn postgres(url: impl Into<String>, table: SessionTable) -> Self {
+        Self::Postgres {
+            url: url.into(),
+            table,
+        }
+    }
+
     /// The backend this configures.
     pub fn kind(&self) -> StoreKind {
         match self {
             Self::Memory => StoreKind::Memory,
             Self::Redis { .. } => StoreKind::Redis,
             Self::Sqlite { .. } => StoreKind::Sqlite,
+            Self::Postgres { .. } => StoreKind::Postgres,
         }
     }
 }
@@ -84,10 +103,12 @@ pub enum SessionBackend {
     Redis(RedisSessions, RedisSessions),
     /// A SQLite file through an sqlx pool.
     Sqlite(SqliteStore, sqlx::SqlitePool),
+    /// A PostgreSQL database through an sqlx pool.
+    Postgres(PostgresStore),
 }
 
 impl SessionBackend {
-    /// Opens (and for SQLite creates and migrates) the configured store.
+    /// Opens (and for SQLite and PostgreSQL creates and migrates) the configured store.
     pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
         match config {
             StoreConfig::Memory => Ok(Self::Memory(MemoryStore::with_sweeper())),
@@ -103,6 +124,9 @@ impl SessionBackend {
                 let (store, pool) = sqlite::connect(url).await?;
                 Ok(Self::Sqlite(store, pool))
             }
+            StoreConfig::Postgres { url, table } => {
+                Ok(Self::Postgres(postgres::connect(url, table).await?))
+            }
         }
     }
 
@@ -112,12 +136,13 @@ impl SessionBackend {
             Self::Memory(_) => StoreKind::Memory,
             Self::Redis(..) => StoreKind::Redis,
             Self::Sqlite(..) => StoreKind::Sqlite,
+            Self::Postgres(_) => StoreKind::Postgres,
         }
     }
 
     /// Claims `key` once: `true` for the first caller, `false` for every later one until `ttl`
     /// has passed, across every instance sharing the store. Atomic in each backend (`SET NX`
-    /// in Redis, `INSERT … ON CONFLICT` in SQLite, the map under its lock in memory), so of
+    /// in Redis, `INSERT … ON CONFLICT` in SQLite and PostgreSQL, the map under its lock in memory), so of
     /// two concurrent callers exactly one wins. Used for one-time values: a callback's `state`
     /// before its code is exchanged.
     pub async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -125,6 +150,7 @@ impl SessionBackend {
             Self::Memory(store) => Ok(store.claim_once(key, ttl)),
             Self::Redis(_, pool) => redis::claim_once(pool, key, ttl).await,
             Self::Sqlite(_, pool) => sqlite::claim_once(pool, key, ttl).await,
+            Self::Postgres(store) => store.claim_once(key, ttl).await,
         }
     }
 
@@ -134,6 +160,7 @@ impl SessionBackend {
             Self::Memory(_) => Ok(()),
             Self::Redis(_, pool) => redis::ping(pool).await,
             Self::Sqlite(_, pool) => sqlite::ping(pool).await,
+            Self::Postgres(store) => store.ping().await,
         }
     }
 }
@@ -145,6 +172,7 @@ impl SessionStore for SessionBackend {
             Self::Memory(store) => store.create(record).await,
             Self::Redis(store, _) => store.create(record).await,
             Self::Sqlite(store, _) => store.create(record).await,
+            Self::Postgres(store) => store.create(record).await,
         }
     }
 
@@ -153,6 +181,7 @@ impl SessionStore for SessionBackend {
             Self::Memory(store) => store.save(record).await,
             Self::Redis(store, _) => store.save(record).await,
             Self::Sqlite(_, pool) => sqlite::save_existing(pool, record).await,
+            Self::Postgres(store) => store.save(record).await,
         }
     }
 
@@ -161,6 +190,7 @@ impl SessionStore for SessionBackend {
             Self::Memory(store) => store.load(id).await,
             Self::Redis(store, _) => store.load(id).await,
             Self::Sqlite(store, _) => store.load(id).await,
+            Self::Postgres(store) => store.load(id).await,
         }
     }
 
@@ -169,6 +199,7 @@ impl SessionStore for SessionBackend {
             Self::Memory(store) => store.delete(id).await,
             Self::Redis(store, _) => store.delete(id).await,
             Self::Sqlite(store, _) => store.delete(id).await,
+            Self::Postgres(store) => store.delete(id).await,
         }
     }
 }

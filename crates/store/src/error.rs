@@ -31,6 +31,17 @@ pub enum StoreError {
         /// sqlx's error, or the migration that failed.
         reason: String,
     },
+    /// The URL is not a valid PostgreSQL URL.
+    #[error("not a valid PostgreSQL URL: {0}")]
+    InvalidPostgresUrl(String),
+    /// PostgreSQL could not be reached, or the session tables could not be created or migrated.
+    #[error("cannot use PostgreSQL at {url}: {reason}")]
+    PostgresUnavailable {
+        /// The URL, with any password removed.
+        url: String,
+        /// sqlx's error, the timeout that ran out, or the migration that failed.
+        reason: String,
+    },
     /// The store did not answer a health check.
     #[error("the session store is unavailable: {0}")]
     Unavailable(String),

@@ -13,11 +13,18 @@ pub enum StoreKind {
     Redis,
     /// A SQLite file: survives restarts, shared by instances on one machine.
     Sqlite,
+    /// PostgreSQL: survives restarts, shared by any number of instances.
+    Postgres,
 }
 
 impl StoreKind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [StoreKind; 3] = [StoreKind::Memory, StoreKind::Redis, StoreKind::Sqlite];
+    pub const ALL: [StoreKind; 4] = [
+        StoreKind::Memory,
+        StoreKind::Redis,
+        StoreKind::Sqlite,
+        StoreKind::Postgres,
+    ];
 
     /// The name used in `SESSION_STORE`.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +32,7 @@ impl StoreKind {
             StoreKind::Memory => "memory",
             StoreKind::Redis => "redis",
             StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
         }
     }
 }
@@ -37,7 +45,7 @@ impl fmt::Display for StoreKind {
 
 /// `SESSION_STORE` named no known backend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown session store `{0}`: expected one of memory, redis, sqlite")]
+#[error("unknown session store `{0}`: expected one of memory, redis, sqlite, postgres")]
 pub struct UnknownStoreKind(pub String);
 
 impl FromStr for StoreKind {
@@ -62,9 +70,10 @@ mod tests {
             assert_eq!(kind.as_str().parse::<StoreKind>(), Ok(kind));
         }
         assert_eq!(" Redis ".parse::<StoreKind>(), Ok(StoreKind::Redis));
-        let err = "postgres".parse::<StoreKind>().unwrap_err().to_string();
+        assert_eq!("POSTGRES".parse::<StoreKind>(), Ok(StoreKind::Postgres));
+        let err = "mongo".parse::<StoreKind>().unwrap_err().to_string();
         assert!(
-            err.contains("postgres") && err.contains("memory, redis, sqlite"),
+            err.contains("mongo") && err.contains("memory, redis, sqlite, postgres"),
             "{err}"
         );
     }

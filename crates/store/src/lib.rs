@@ -11,9 +11,12 @@ mod error;
 mod kind;
 mod memory;
 mod metered;
+mod postgres;
+mod postgres_data;
 mod redis;
 mod session_data;
 mod sqlite;
+mod table;
 
 pub use backend::{SessionBackend, StoreConfig};
 pub use error::StoreError;
@@ -23,4 +26,6 @@ pub use metered::{
     ACTIVE_SESSIONS, MeteredStore, STORE_ERRORS_TOTAL, STORE_OPERATION_SECONDS, describe_metrics,
 };
 pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
+pub use postgres::PostgresStore;
 pub use session_data::StoredTokens;
+pub use table::{InvalidSessionTable, SessionTable};

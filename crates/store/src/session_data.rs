@@ -30,6 +30,7 @@ impl SessionBackend {
             Self::Memory(store) => Ok(store.load_tokens(id)),
             Self::Redis(_, pool) => redis::load_tokens(pool, id).await,
             Self::Sqlite(_, pool) => sqlite::load_tokens(pool, id).await,
+            Self::Postgres(store) => store.load_tokens(id).await,
         }
     }
 
@@ -47,6 +48,7 @@ impl SessionBackend {
             }
             Self::Redis(_, pool) => redis::put_tokens(pool, id, sealed, expires).await,
             Self::Sqlite(_, pool) => sqlite::put_tokens(pool, id, sealed, expires).await,
+            Self::Postgres(store) => store.put_tokens(id, sealed, expires).await,
         }
     }
 
@@ -67,6 +69,11 @@ impl SessionBackend {
             Self::Sqlite(_, pool) => {
                 sqlite::replace_tokens(pool, id, expected_version, sealed, expires).await
             }
+            Self::Postgres(store) => {
+                store
+                    .replace_tokens(id, expected_version, sealed, expires)
+                    .await
+            }
         }
     }
 
@@ -79,6 +86,7 @@ impl SessionBackend {
             }
             Self::Redis(_, pool) => redis::delete_tokens(pool, id).await,
             Self::Sqlite(_, pool) => sqlite::delete_tokens(pool, id).await,
+            Self::Postgres(store) => store.delete_tokens(id).await,
         }
     }
 
@@ -95,6 +103,7 @@ impl SessionBackend {
             Self::Memory(store) => Ok(store.acquire_lease(id, holder, ttl)),
             Self::Redis(_, pool) => redis::acquire_lease(pool, id, holder, ttl).await,
             Self::Sqlite(_, pool) => sqlite::acquire_lease(pool, id, holder, ttl).await,
+            Self::Postgres(store) => store.acquire_lease(id, holder, ttl).await,
         }
     }
 
@@ -108,6 +117,7 @@ impl SessionBackend {
             }
             Self::Redis(_, pool) => redis::release_lease(pool, id, holder).await,
             Self::Sqlite(_, pool) => sqlite::release_lease(pool, id, holder).await,
+            Self::Postgres(store) => store.release_lease(id, holder).await,
         }
     }
 
@@ -125,6 +135,7 @@ impl SessionBackend {
             }
             Self::Redis(_, pool) => redis::index_session(pool, key, id, expires).await,
             Self::Sqlite(_, pool) => sqlite::index_session(pool, key, id, expires).await,
+            Self::Postgres(store) => store.index_session(key, id, expires).await,
         }
     }
 
@@ -135,6 +146,7 @@ impl SessionBackend {
             Self::Memory(store) => Ok(store.indexed_sessions(key)),
             Self::Redis(_, pool) => redis::indexed_sessions(pool, key).await,
             Self::Sqlite(_, pool) => sqlite::indexed_sessions(pool, key).await,
+            Self::Postgres(store) => store.indexed_sessions(key).await,
         }
     }
 
@@ -147,6 +159,7 @@ impl SessionBackend {
             }
             Self::Redis(_, pool) => redis::unindex_session(pool, key, id).await,
             Self::Sqlite(_, pool) => sqlite::unindex_session(pool, key, id).await,
+            Self::Postgres(store) => store.unindex_session(key, id).await,
         }
     }
 }

@@ -1,22 +1,26 @@
 //! One conformance suite, expanded for every backend (the tower-sessions habit): what the
-//! server relies on must hold the same on memory, a real Redis and a real SQLite file.
+//! server relies on must hold the same on memory, a real Redis, a real SQLite file and a real
+//! PostgreSQL database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use sesame_store::{SessionBackend, StoreConfig, StoreKind};
-use sesame_testkit::{RedisCluster, RedisSentinel, RedisServer, TempDir};
+use sesame_store::{SessionBackend, SessionTable, StoreConfig, StoreKind};
+use sesame_testkit::{PostgresDatabase, RedisCluster, RedisSentinel, RedisServer, TempDir};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
-/// A connected store plus whatever must outlive it (the Redis processes, the temp dir).
+/// A connected store plus whatever must outlive it (the Redis process, the temp dir, the
+/// database). The store is declared first: fields drop in order, so its pool closes before the
+/// database is dropped.
 struct Fixture {
     store: SessionBackend,
     _redis: Option<RedisServer>,
     _dir: Option<TempDir>,
     _redis_ha: Option<Box<dyn std::any::Any + Send>>,
+    _database: Option<PostgresDatabase>,
 }
 
 /// What a suite runs against: a plain backend, or Redis in one of its other shapes.
@@ -69,12 +73,20 @@ impl Fixture {
             _redis: None,
             _dir: None,
             _redis_ha: Some(ha),
+            _database: None,
         }
     }
 
     async fn of_kind(kind: StoreKind) -> Self {
+        let mut database = None;
         let (config, redis, dir) = match kind {
             StoreKind::Memory => (StoreConfig::Memory, None, None),
+            StoreKind::Postgres => {
+                let fresh = PostgresDatabase::create();
+                let config = StoreConfig::postgres(fresh.url(), SessionTable::default());
+                database = Some(fresh);
+                (config, None, None)
+            }
             StoreKind::Redis => {
                 let redis = RedisServer::start();
                 (StoreConfig::redis(redis.url(3)), Some(redis), None)
@@ -96,6 +108,7 @@ impl Fixture {
             _redis: redis,
             _dir: dir,
             _redis_ha: None,
+            _database: database,
         }
     }
 }
@@ -480,6 +493,7 @@ conformance_suite! {
     redis_cluster => Setup::RedisCluster,
     redis_sentinel => Setup::RedisSentinel,
     redis_prefixed => Setup::RedisPrefixed,
+    postgres => StoreKind::Postgres,
 }
 
 /// Every key Sesame writes carries the prefix, so apps sharing a Redis never meet; without one,

@@ -23,11 +23,16 @@ pub enum Store {
     Redis,
     /// SQLite file: sessions survive restarts and are shared between instances.
     Sqlite,
+    /// PostgreSQL: a fresh database on the machine's server ([`crate::PostgresDatabase`]).
+    Postgres,
 }
 
 impl Store {
     /// Every store, in the order the tools run them.
-    pub const ALL: [Store; 3] = [Store::Memory, Store::Redis, Store::Sqlite];
+    pub const ALL: [Store; 4] = [Store::Memory, Store::Redis, Store::Sqlite, Store::Postgres];
+
+    /// The stores the benchmark runs unless told otherwise: it has no PostgreSQL stack yet.
+    pub const BENCHED: [Store; 3] = [Store::Memory, Store::Redis, Store::Sqlite];
 
     /// The value of `SESSION_STORE` for this store.
     pub fn as_str(self) -> &'static str {
@@ -35,12 +40,13 @@ impl Store {
             Store::Memory => "memory",
             Store::Redis => "redis",
             Store::Sqlite => "sqlite",
+            Store::Postgres => "postgres",
         }
     }
 
     /// The stores named on a command line (`--store`, repeatable), each once, in the order given;
-    /// every store when none is named.
-    pub fn chosen(named: &[Store]) -> Vec<Store> {
+    /// `default` when none is named.
+    pub fn chosen(named: &[Store], default: &[Store]) -> Vec<Store> {
         let mut stores = Vec::new();
         for &store in named {
             if !stores.contains(&store) {
@@ -48,7 +54,7 @@ impl Store {
             }
         }
         if stores.is_empty() {
-            stores = Store::ALL.to_vec();
+            stores = default.to_vec();
         }
         stores
     }
@@ -62,7 +68,9 @@ impl FromStr for Store {
         Self::ALL
             .into_iter()
             .find(|store| store.as_str() == name)
-            .ok_or_else(|| format!("unknown store `{name}`: expected one of memory, redis, sqlite"))
+            .ok_or_else(|| {
+                format!("unknown store `{name}`: expected one of memory, redis, sqlite, postgres")
+            })
     }
 }
 
@@ -119,7 +127,7 @@ pub struct App {
     pub store: Store,
     /// `REDIS_URL`, for the redis store.
     pub redis_url: Option<String>,
-    /// `DATABASE_URL`, for the sqlite store.
+    /// `DATABASE_URL`, for the sqlite and postgres stores.
     pub database_url: Option<String>,
     /// Whether the log may use colours (not in log files, where they only get in the way).
     pub colour: bool,
@@ -142,7 +150,8 @@ impl App {
     }
 
     /// Gives the app its store: for redis a private `redis-server` on `redis_port` (returned: the
-    /// caller keeps it running), for sqlite the file [`SQLITE_FILE`] in `dir`.
+    /// caller keeps it running), for sqlite the file [`SQLITE_FILE`] in `dir`. For postgres, see
+    /// [`App::start_database`].
     pub fn start_store(&mut self, dir: &Path, redis_port: u16) -> io::Result<Option<ChildGuard>> {
         match self.store {
             Store::Memory => Ok(None),
@@ -156,7 +165,19 @@ impl App {
                 self.database_url = Some(format!("sqlite://{}?mode=rwc", db.display()));
                 Ok(None)
             }
+            Store::Postgres => Ok(None),
         }
+    }
+
+    /// For postgres, a fresh database (returned: the caller keeps it until the app has stopped,
+    /// and it is dropped with it); `None` for the other stores.
+    pub fn start_database(&mut self) -> io::Result<Option<crate::PostgresDatabase>> {
+        if self.store != Store::Postgres {
+            return Ok(None);
+        }
+        let database = crate::PostgresDatabase::try_create()?;
+        self.database_url = Some(database.url());
+        Ok(Some(database))
     }
 
     /// A command starting `sesame` (binary `bin`) in `cwd` with exactly this configuration.

@@ -1,22 +1,26 @@
 //! Helpers shared by Sesame's tests and tooling (`cargo xtask`, the benchmark), each with one home.
 //! Everything here starts real things (processes, a `redis-server`, files) and cleans them up on
-//! drop, so runs stay hermetic: they never touch the machine's own Redis on 6379 or the
-//! repository's files. Standard library only, so every crate can afford it.
+//! drop, so runs stay hermetic: they never touch the machine's own Redis on 6379, an existing
+//! PostgreSQL database or the repository's files. Standard library only, so every crate can afford it.
 //!
 //! - [`process`]: [`process::ChildGuard`] (a child stopped by PID on every exit path), free ports,
 //!   readiness polling, finding programs.
 //! - [`redis`]: a private `redis-server` ([`RedisServer`] for tests) and a Redis wire client.
 //! - [`redis_ha`]: a Redis Cluster and a Sentinel setup, with failovers on demand.
+//! - [`postgres`]: a fresh database on the machine's PostgreSQL ([`PostgresDatabase`]), dropped on
+//!   drop.
 //! - [`procfs`]: CPU time and memory of processes and of the machine, from `/proc`.
 //! - [`bins`]: starting `sesame` and `mock-idp` with an explicit environment, and the stores.
 //! - [`TempDir`]: a directory removed on drop.
 
 pub mod bins;
+pub mod postgres;
 pub mod process;
 pub mod procfs;
 pub mod redis;
 pub mod redis_ha;
 
+pub use postgres::PostgresDatabase;
 pub use process::free_port;
 pub use redis::RedisServer;
 pub use redis_ha::{RedisCluster, RedisSentinel};

@@ -52,9 +52,17 @@ fn ports_are_distinct_and_stores_parse() -> io::Result<()> {
     assert!(a != b && b != c && a != c);
     assert_eq!("redis".parse(), Ok(Store::Redis));
     let unknown = "mongo".parse::<Store>().unwrap_err();
-    assert!(unknown.contains("memory, redis, sqlite"), "{unknown}");
-    assert_eq!(Store::chosen(&[]), Store::ALL);
+    assert_eq!("postgres".parse(), Ok(Store::Postgres));
+    assert!(
+        unknown.contains("memory, redis, sqlite, postgres"),
+        "{unknown}"
+    );
+    assert_eq!(Store::chosen(&[], &Store::ALL), Store::ALL);
+    assert_eq!(Store::chosen(&[], &Store::BENCHED), Store::BENCHED);
     let named = [Store::Sqlite, Store::Memory, Store::Sqlite];
-    assert_eq!(Store::chosen(&named), [Store::Sqlite, Store::Memory]);
+    assert_eq!(
+        Store::chosen(&named, &Store::ALL),
+        [Store::Sqlite, Store::Memory]
+    );
     Ok(())
 }

@@ -23,7 +23,7 @@ mod flags {
 
 fn main() -> ExitCode {
     let flags = flags::Bench::from_env_or_exit();
-    match sesame_bench::main(&Store::chosen(&flags.store), flags.quick) {
+    match sesame_bench::main(&Store::chosen(&flags.store, &Store::BENCHED), flags.quick) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("bench: {err:#}");

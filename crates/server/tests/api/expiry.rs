@@ -80,4 +80,5 @@ expiry_suite! {
     memory => StoreKind::Memory,
     redis => StoreKind::Redis,
     sqlite => StoreKind::Sqlite,
+    postgres => StoreKind::Postgres,
 }

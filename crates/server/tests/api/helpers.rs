@@ -11,7 +11,7 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Response, StatusCode, header};
 use sesame_axum::{SesameBuilder, StoreKind};
 use sesame_mock_idp::{MockIdp, MockIdpConfig, spawn_for_tests};
-use sesame_testkit::{RedisServer, TempDir};
+use sesame_testkit::{PostgresDatabase, RedisServer, TempDir};
 use std::collections::HashMap;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Once};
@@ -76,13 +76,15 @@ impl Drop for Server {
     }
 }
 
-/// What a store needs outside the app: a private redis-server, or a temp dir for SQLite.
+/// What a store needs outside the app: a private redis-server, a temp dir for SQLite, or a
+/// fresh PostgreSQL database (dropped with the backing, after every app using it).
 pub struct Backing {
     pub kind: StoreKind,
     pub redis: Option<std::sync::Mutex<RedisServer>>,
     pub dir: Option<TempDir>,
     /// A Redis Cluster or Sentinel setup instead of one server, and its URL.
     pub redis_ha: Option<(String, Box<dyn std::any::Any + Send + Sync>)>,
+    pub postgres: Option<PostgresDatabase>,
 }
 
 impl Backing {
@@ -92,6 +94,7 @@ impl Backing {
             redis: (kind == StoreKind::Redis).then(|| std::sync::Mutex::new(RedisServer::start())),
             dir: (kind == StoreKind::Sqlite).then(|| TempDir::new("server")),
             redis_ha: None,
+            postgres: (kind == StoreKind::Postgres).then(PostgresDatabase::create),
         })
     }
 
@@ -113,6 +116,7 @@ impl Backing {
             redis: None,
             dir: None,
             redis_ha: Some((url, setup)),
+            postgres: None,
         })
     }
 
@@ -128,12 +132,15 @@ impl Backing {
         if let Some(dir) = &self.dir {
             env.push(("DATABASE_URL".to_owned(), dir.sqlite_url("sessions.db")));
         }
+        if let Some(database) = &self.postgres {
+            env.push(("DATABASE_URL".to_owned(), database.url()));
+        }
         env
     }
 
-    /// How many sessions the store holds, where it can be read from outside the app (Redis and
-    /// SQLite; `None` for memory). Sesame's one-time claims (`sesame:claim:…` keys, the
-    /// `sesame_claims` table) are not sessions.
+    /// How many sessions the store holds, where it can be read from outside the app (Redis,
+    /// SQLite and PostgreSQL; `None` for memory). Sesame's one-time claims (`sesame:claim:…`
+    /// keys, the `sesame_claims` and `sessions_claims` tables) are not sessions.
     pub async fn session_count(&self) -> Option<usize> {
         match self.kind {
             StoreKind::Memory => None,
@@ -158,7 +165,19 @@ impl Backing {
                 pool.close().await;
                 Some(count as usize)
             }
+            StoreKind::Postgres => {
+                // The default SESSION_TABLE: the harness never sets another.
+                let count = self
+                    .postgres()
+                    .query("select count(*) from sesame.sessions")
+                    .unwrap();
+                Some(count.parse().unwrap())
+            }
         }
+    }
+
+    pub fn postgres(&self) -> &PostgresDatabase {
+        self.postgres.as_ref().expect("a PostgreSQL-backed app")
     }
 
     pub fn redis(&self) -> std::sync::MutexGuard<'_, RedisServer> {

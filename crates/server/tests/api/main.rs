@@ -20,6 +20,8 @@ macro_rules! on_every_store {
             async fn redis() { run(StoreKind::Redis).await }
             #[tokio::test]
             async fn sqlite() { run(StoreKind::Sqlite).await }
+            #[tokio::test]
+            async fn postgres() { run(StoreKind::Postgres).await }
         }
     )*};
 }

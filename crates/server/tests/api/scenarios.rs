@@ -43,6 +43,10 @@ macro_rules! on_every_store_and_mode {
                 let builder = TestApp::builder().backing(backing.await.unwrap());
                 super::$scenario(builder.mode(Mode::Process)).await;
             }
+            #[tokio::test]
+            async fn postgres() { run(StoreKind::Postgres, Mode::InProcess).await }
+            #[tokio::test]
+            async fn postgres_process() { run(StoreKind::Postgres, Mode::Process).await }
         }
     )*};
 }

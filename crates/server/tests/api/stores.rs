@@ -1,6 +1,7 @@
 //! The session stores under the server: durability across restarts (1,000 sessions), instances
-//! sharing one store, a Redis outage (503 within 2 s, recovery without restart), page views
-//! that do not write, and startup failures that name the variable.
+//! sharing one store, a Redis outage (503 within 2 s, recovery without restart), PostgreSQL
+//! dropping its connections, page views that do not write, and startup failures that name the
+//! variable.
 
 use crate::helpers::{Backing, Mode, TestApp, client_with};
 use reqwest::StatusCode;
@@ -79,6 +80,11 @@ async fn a_thousand_sqlite_sessions_survive_a_restart() {
     sessions_survive_a_restart(StoreKind::Sqlite, 1000).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_postgres_sessions_survive_a_restart() {
+    sessions_survive_a_restart(StoreKind::Postgres, 1000).await;
+}
+
 #[tokio::test]
 async fn memory_sessions_do_not_survive_a_restart() {
     let mut app = TestApp::builder().store(StoreKind::Memory).spawn().await;
@@ -123,6 +129,11 @@ async fn two_instances_share_redis_sessions() {
 #[tokio::test]
 async fn two_instances_share_sqlite_sessions() {
     instances_share_sessions(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn two_instances_share_postgres_sessions() {
+    instances_share_sessions(StoreKind::Postgres).await;
 }
 
 #[tokio::test]
@@ -191,6 +202,29 @@ async fn a_redis_outage_is_a_quick_503_and_heals_without_a_restart() {
     assert!(app.home().await.1.contains("Welcome Alice!"));
 }
 
+/// PostgreSQL dropping every connection (a failover, a restart, an idle-connection reaper): the
+/// next page view reconnects instead of failing, and the session is still there.
+#[tokio::test]
+async fn postgres_connections_dropped_under_the_app_heal_without_an_error() {
+    let app = TestApp::builder().store(StoreKind::Postgres).spawn().await;
+    app.login_as("alice").await;
+    let terminated = app
+        .backing
+        .postgres()
+        .query(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+             where datname = current_database() and pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    assert_ne!(terminated, "0", "the app held connections");
+    for _ in 0..10 {
+        let (status, body) = app.home().await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Welcome Alice!"));
+    }
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
+
 async fn wait_until_ready(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while app.get("/readyz").await.status() != StatusCode::OK {
@@ -224,7 +258,7 @@ async fn page_views_read_the_session_without_rewriting_it() {
 }
 
 #[tokio::test]
-async fn unreachable_redis_or_unwritable_sqlite_stop_startup_naming_the_variable() {
+async fn unreachable_or_misconfigured_stores_stop_startup_naming_the_variable() {
     let cases = [
         (
             vec![
@@ -245,6 +279,27 @@ async fn unreachable_redis_or_unwritable_sqlite_stop_startup_naming_the_variable
                 ),
             ],
             "DATABASE_URL",
+        ),
+        (
+            vec![
+                ("SESSION_STORE", "postgres".to_owned()),
+                (
+                    "DATABASE_URL",
+                    format!(
+                        "postgres://sesame:hunter2@127.0.0.1:{}/sesame",
+                        sesame_testkit::free_port()
+                    ),
+                ),
+            ],
+            "DATABASE_URL",
+        ),
+        (
+            vec![
+                ("SESSION_STORE", "postgres".to_owned()),
+                ("DATABASE_URL", "postgres://127.0.0.1/sesame".to_owned()),
+                ("SESSION_TABLE", "public.Sessions".to_owned()),
+            ],
+            "SESSION_TABLE",
         ),
         (vec![("SESSION_STORE", "mongo".to_owned())], "SESSION_STORE"),
     ];
@@ -269,6 +324,7 @@ async fn unreachable_redis_or_unwritable_sqlite_stop_startup_naming_the_variable
             .collect();
         assert_eq!(lines.len(), 1, "one line: {stderr}");
         assert!(lines[0].contains(variable), "{variable} named in: {stderr}");
+        assert!(!stderr.contains("hunter2"), "a password in: {stderr}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -208,6 +208,25 @@ async fn tokens_are_sealed_in_the_store(builder: TestAppBuilder) {
             let wal = std::fs::read(dir.path().join("sessions.db-wal")).unwrap_or_default();
             String::from_utf8_lossy(&[file, wal].concat()).into_owned()
         }
+        StoreKind::Postgres => {
+            let database = app.backing.postgres();
+            let tables = database
+                .query("select table_name from information_schema.tables where table_schema = 'sesame'")
+                .unwrap();
+            assert!(tables.contains("sessions_tokens"), "{tables}");
+            // Every column of every row of Sesame's tables, as text, bytea with its printable
+            // bytes as they are (the default hex output would hide a JWT as well as the name).
+            tables
+                .lines()
+                .map(|table| {
+                    database
+                        .query(&format!(
+                            "set bytea_output = 'escape'; select t::text from sesame.{table} t"
+                        ))
+                        .unwrap()
+                })
+                .collect::<String>()
+        }
     };
     assert!(
         dump.contains("Alice"),
