@@ -25,7 +25,7 @@ pub use memory::MemoryStore;
 pub use metered::{
     ACTIVE_SESSIONS, MeteredStore, STORE_ERRORS_TOTAL, STORE_OPERATION_SECONDS, describe_metrics,
 };
-pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
 pub use postgres::PostgresStore;
+pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
 pub use session_data::StoredTokens;
 pub use table::{InvalidSessionTable, SessionTable};
