@@ -57,8 +57,9 @@ async fn not_found() -> PageError {
 }
 
 /// Headers every page gets. Styles come only from this origin (the hashed stylesheet): no
-/// inline `<style>` or `style=`, so injected markup cannot restyle a page. `no-referrer` matters here: without it the callback URL, code
-/// included, would be sent as Referer to wherever the next page loads an image from.
+/// inline `<style>` or `style=`, so injected markup cannot restyle a page. `no-referrer` matters
+/// here: without it the callback URL, code included, would be sent as Referer to wherever the
+/// next page loads an image from.
 async fn security_headers(mut response: Response) -> Response {
     const HEADERS: [(HeaderName, &str); 4] = [
         (header::REFERRER_POLICY, "no-referrer"),
