@@ -36,6 +36,7 @@ pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<(
     // The guest page, and its Login link.
     browser.goto(&home)?;
     expect_heading(&browser, "Welcome Guest")?;
+    expect_styled(&browser)?;
     shots.wide_and_narrow(&browser, "guest")?;
     let login = browser.find(r#"a[href="/login"]"#)?;
     let label = browser.text(&login)?;
@@ -68,6 +69,7 @@ pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<(
     expect_heading(&browser, "Welcome Alice!")?;
     expect_url(&browser, &home)?;
     expect_profile(&browser, idp)?;
+    expect_styled(&browser)?;
     shots.wide_and_narrow(&browser, "welcome")?;
 
     // A reload keeps the session.
@@ -129,6 +131,7 @@ pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<(
             "the error page's {selector} link reads {text:?}"
         );
     }
+    expect_styled(&browser)?;
     shots.wide_and_narrow(&browser, "error")?;
     browser.click(&browser.find(r#".actions a[href="/"]"#)?)?;
     expect_heading(&browser, "Welcome Guest")?;
@@ -148,6 +151,26 @@ fn expect_heading(browser: &Browser, want: &str) -> Result<()> {
         Ok((seen == want).then_some(()))
     });
     waited.with_context(|| format!("the heading read {seen:?}"))
+}
+
+/// Waits until the stylesheet and the logo have loaded. A wrong asset path or a CSP that refuses
+/// them leaves a page that works but is unstyled, which no heading or link check would notice.
+fn expect_styled(browser: &Browser) -> Result<()> {
+    // --bg of the light and the dark colour scheme; an unstyled body is transparent.
+    const BACKGROUNDS: [&str; 2] = ["rgb(243, 244, 247)", "rgb(14, 16, 20)"];
+    let mut seen = json!(null);
+    let waited = browser.wait_for("the stylesheet and the logo", STEP_TIMEOUT, |b| {
+        seen = b.execute(
+            "const logo = document.querySelector('.brand img'); \
+             return [getComputedStyle(document.body).backgroundColor, \
+                     logo ? logo.complete && logo.naturalWidth : -1];",
+            json!([]),
+        )?;
+        let styled = seen[0].as_str().is_some_and(|bg| BACKGROUNDS.contains(&bg));
+        let logo = seen[1].as_u64().is_some_and(|width| width > 0);
+        Ok((styled && logo).then_some(()))
+    });
+    waited.with_context(|| format!("[body background, logo width]: {seen}"))
 }
 
 /// Fails unless the browser is at `want`.

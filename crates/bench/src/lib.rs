@@ -10,6 +10,7 @@
 //! - [`backchannel`] times back-channel logouts of single users among many sessions.
 //! - [`abuse`] floods `/login` and holds half-open connections, watching what that does.
 //! - [`run`] performs the steps and assembles the typed [`report`].
+//! - [`wrk`] measures the logged-in page and the ceiling a second time with `wrk`, when installed.
 //! - [`render`] writes the report as markdown, judging it against [`targets::TARGETS`].
 //!
 //! Everything talks to loopback addresses only.
@@ -26,6 +27,7 @@ pub mod sample;
 pub mod stack;
 pub mod stats;
 pub mod targets;
+pub mod wrk;
 
 use std::fs;
 use std::path::Path;

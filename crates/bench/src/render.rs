@@ -82,6 +82,44 @@ pub fn tables(report: &Report) -> String {
         ));
     }
 
+    // The same ratio from a second generator: how much of it is our generator's own limit.
+    let rows = runs().map(|(run, first)| {
+        let own = &first.views.load;
+        let mut row = vec![
+            format!("{} store", run.store),
+            thousands(own.requests_per_second),
+            thousands(run.ceiling.requests_per_second()),
+            percent(run.of_ceiling()),
+        ];
+        row.extend(match &run.wrk {
+            Some(wrk) => [
+                thousands(wrk.page.requests_per_second),
+                thousands(wrk.ceiling_requests_per_second()),
+                percent(wrk.of_ceiling()),
+                (wrk.page.errors + wrk.ceiling_before.errors + wrk.ceiling_after.errors)
+                    .to_string(),
+            ],
+            None => ["–", "–", "–", "–"].map(str::to_owned),
+        });
+        row
+    });
+    let header = "page views, two generators | own req/s | own ceiling | own: of ceiling | wrk \
+                  req/s | wrk ceiling | wrk: of ceiling | wrk errors";
+    table(&mut md, header, rows, true);
+    md.push_str(&match &report.wrk {
+        Some(_) => format!(
+            "\n`wrk -t{} -c{} -d{:.0}s` with the first login's cookie on every request: the \
+             ceiling, the logged-in page, the ceiling again (the ratio is against their mean), \
+             right after our own generator's runs. wrk checks no page.\n",
+            crate::wrk::THREADS,
+            plan.connections,
+            plan.duration_seconds.max(1.0)
+        ),
+        None => "\nwrk was not installed (Debian package `wrk`): this run has no second \
+                 generator's numbers.\n"
+            .to_owned(),
+    });
+
     let provider = &report.provider_alone.flows;
     let rows = report.stores.iter().map(|run| {
         let (logins, cpu) = (&run.logins, &run.login_cpu_ms);

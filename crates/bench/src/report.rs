@@ -9,6 +9,7 @@ use crate::abuse::Abuse;
 use crate::backchannel::BackchannelLogout;
 use crate::flows::FlowReport;
 use crate::loadgen::LoadReport;
+use crate::wrk::WrkViews;
 
 /// Everything one run measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,9 @@ pub struct Report {
     pub provider_alone: ProviderAlone,
     /// One entry per store, in the order measured.
     pub stores: Vec<StoreRun>,
+    /// `wrk`'s path when it was installed; `None`: no second generator, and no number for it.
+    #[serde(default)]
+    pub wrk: Option<String>,
 }
 
 /// The machine the run used.
@@ -124,6 +128,9 @@ pub struct StoreRun {
     pub page_bytes: u64,
     /// The bare-axum ceiling, just before and just after the first level's page views.
     pub ceiling: Ceiling,
+    /// The first level's page and the ceiling again, measured with `wrk` (when installed).
+    #[serde(default)]
+    pub wrk: Option<WrkViews>,
     /// Seconds taken to fill the store up to the top level: real logins for the memory store,
     /// copies of a logged-in session written straight into Redis or SQLite.
     pub filler_seconds: f64,

@@ -12,6 +12,7 @@
 //!    memory store, which nothing outside sesame can write, real logins), page views again.
 //!    Between the second level and the filler, the back-channel logout step ([`backchannel`]):
 //!    users with a few sessions each logged out one at a time among the level's sessions.
+//!    With `wrk` installed, the page and the ceiling are measured again with it ([`wrk`]).
 //! 4. the abuse step ([`abuse`]): a `/login` flood, half-open connections, page views under a flood.
 //!
 //! The load generator and the login driver run in this process on one Tokio runtime; the servers
@@ -38,6 +39,7 @@ use crate::report::{self, Ceiling, Level, LoginCpu, Machine, PageViews, Plan, Pr
 use crate::report::{Report, StoreRun};
 use crate::sample;
 use crate::stack::{self, Server, Sesame, Tools};
+use crate::wrk::{self, WrkRun, WrkViews};
 
 /// Measures every store in `stores`, keeping logs and working files under `work`.
 pub fn measure(stores: &[Store], quick: bool, work: &Path) -> Result<Report> {
@@ -58,7 +60,15 @@ pub fn measure(stores: &[Store], quick: bool, work: &Path) -> Result<Report> {
              programs): the numbers will be lower and noisier than on a quiet machine"
         );
     }
+    let wrk = wrk::find();
+    match &wrk {
+        Some(path) => println!("==> second load generator: {}", path.display()),
+        None => println!(
+            "==> wrk is not installed (Debian package `wrk`): own generator only, no wrk numbers"
+        ),
+    }
     let run = Run {
+        wrk,
         plan: Plan::new(quick),
         idp: Server::mock_idp(&tools, work)?,
         tools,
@@ -78,6 +88,7 @@ pub fn measure(stores: &[Store], quick: bool, work: &Path) -> Result<Report> {
         busy_cores_before_start,
         plan: run.plan,
         provider_alone,
+        wrk: run.wrk.as_ref().map(|path| path.display().to_string()),
         stores: runs,
     })
 }
@@ -89,6 +100,8 @@ struct Run {
     runtime: Runtime,
     /// The mock IdP, for the whole run.
     idp: Server,
+    /// `wrk`, when installed: the second load generator.
+    wrk: Option<std::path::PathBuf>,
 }
 
 impl Run {
@@ -176,6 +189,7 @@ impl Run {
         let before = self.ceiling(dir, "ceiling-before", page_bytes, &first)?;
         let mut levels = vec![self.level(&s, &first, 0)?];
         let after = self.ceiling(dir, "ceiling-after", page_bytes, &first)?;
+        let wrk = self.wrk_views(dir, app, page_bytes, &first)?;
 
         // 3. More logged-in sessions (real logins), then filler sessions on top.
         let more = plan.logged_in_level.saturating_sub(sessions.len());
@@ -209,6 +223,7 @@ impl Run {
             login_cpu_ms,
             page_bytes,
             ceiling: Ceiling { before, after },
+            wrk,
             filler_seconds,
             levels,
             backchannel_logout,
@@ -273,10 +288,63 @@ impl Run {
         sessions: &Arc<[Session]>,
     ) -> Result<PageViews> {
         let ceiling = Server::ceiling(&self.tools, dir, name, page_bytes)?;
+        // The ratio compares like with like only if the ceiling's page is the page's size.
+        let (_, served) = self.get(&ceiling.url, None)?;
+        ensure!(
+            served.len() as u64 == page_bytes,
+            "the ceiling serves {} bytes, not the logged-in page's {page_bytes}",
+            served.len()
+        );
         let load = self.load(&ceiling.url, sessions, false);
         let views = sample::page_views(&self.runtime, &load, ceiling.pid, &[])?;
         println!("    {name}: {}", describe(&views));
         Ok(views)
+    }
+
+    /// `GET /` at `base` (with `cookie`): the status and the page.
+    fn get(&self, base: &Url, cookie: Option<&str>) -> Result<(reqwest::StatusCode, String)> {
+        let mut request = flows::client()?.get(base.join("/")?);
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        self.runtime.block_on(async {
+            let response = request.send().await?;
+            anyhow::Ok((response.status(), response.text().await?))
+        })
+    }
+
+    /// With `wrk` installed: the ceiling, the logged-in `/` with the first session's cookie, the
+    /// ceiling again, each one window of the plan's length and connections.
+    fn wrk_views(
+        &self,
+        dir: &Path,
+        app: &Url,
+        page_bytes: u64,
+        sessions: &[Session],
+    ) -> Result<Option<WrkViews>> {
+        let Some(program) = &self.wrk else {
+            return Ok(None);
+        };
+        let cookie = &sessions.first().context("no login completed")?.cookie;
+        let window = Duration::from_secs_f64(self.plan.duration_seconds);
+        let measure = |url: &str| -> Result<WrkRun> {
+            wrk::measure(program, url, cookie, self.plan.connections, window)
+        };
+        let ceiling = |name: &str| -> Result<WrkRun> {
+            let server = Server::ceiling(&self.tools, dir, name, page_bytes)?;
+            let run = measure(server.url.as_str())?;
+            println!("    {name}: {}", describe_wrk(&run));
+            Ok(run)
+        };
+        let ceiling_before = ceiling("wrk-ceiling-before")?;
+        let page = measure(app.join("/")?.as_str())?;
+        println!("    wrk page views: {}", describe_wrk(&page));
+        let ceiling_after = ceiling("wrk-ceiling-after")?;
+        Ok(Some(WrkViews {
+            page,
+            ceiling_before,
+            ceiling_after,
+        }))
     }
 
     /// The plan's page-view load against `url` with `sessions`' cookies.
@@ -294,13 +362,7 @@ impl Run {
     /// Sesame's logged-in home page size in bytes, checked to be the first session's user's page.
     fn page_size(&self, app: &Url, sessions: &[Session]) -> Result<u64> {
         let first = sessions.first().context("no login completed")?;
-        let home = flows::client()?
-            .get(app.join("/")?)
-            .header(COOKIE, &first.cookie);
-        let (status, page) = self.runtime.block_on(async {
-            let response = home.send().await?;
-            anyhow::Ok((response.status(), response.text().await?))
-        })?;
+        let (status, page) = self.get(app, Some(&first.cookie))?;
         ensure!(
             status.is_success() && page.contains(&first.expected),
             "GET / with the first login's cookie: {status}, and the page lacks {:?}",
@@ -320,6 +382,14 @@ fn describe(views: &PageViews) -> String {
     format!(
         "{:.0} req/s, p99 {:.2} ms, {problems} errors or wrong pages",
         load.requests_per_second, load.latency.p99_ms
+    )
+}
+
+/// One line on a `wrk` window.
+fn describe_wrk(run: &WrkRun) -> String {
+    format!(
+        "{:.0} req/s, p99 {:.2} ms, {} errors (wrk)",
+        run.requests_per_second, run.p99_ms, run.errors
     )
 }
 

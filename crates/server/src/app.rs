@@ -1,7 +1,7 @@
-//! The router: the home page, Sesame's login routes, health checks, security headers and
-//! request logging.
+//! The router: the home page, Sesame's login routes, the stylesheet and logo, health checks,
+//! security headers and request logging.
 
-use crate::{PageError, routes};
+use crate::{PageError, assets, routes};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::response::Response;
@@ -26,6 +26,8 @@ pub fn app(sesame: &Sesame) -> Router {
 
     Router::new()
         .merge(pages)
+        // Outside the session layer: an asset needs no session lookup, and sets no cookie.
+        .merge(assets::routes())
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .fallback(not_found)
@@ -58,8 +60,10 @@ async fn not_found() -> PageError {
     PageError::NotFound
 }
 
-/// Headers every page gets. `no-referrer` matters here: without it the callback URL, code
-/// included, would be sent as Referer to wherever the next page loads an image from.
+/// Headers every page gets. Styles come only from this origin (the hashed stylesheet): no
+/// inline `<style>` or `style=`, so injected markup cannot restyle a page. `no-referrer` matters
+/// here: without it the callback URL, code included, would be sent as Referer to wherever the
+/// next page loads an image from.
 async fn security_headers(mut response: Response) -> Response {
     const HEADERS: [(HeaderName, &str); 4] = [
         (header::REFERRER_POLICY, "no-referrer"),
@@ -67,7 +71,7 @@ async fn security_headers(mut response: Response) -> Response {
         (header::X_FRAME_OPTIONS, "DENY"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; \
+            "default-src 'none'; style-src 'self'; img-src * data:; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     ];

@@ -8,6 +8,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
+mod assets;
+mod claims;
 mod error;
 pub mod metrics;
 pub mod network_watch;

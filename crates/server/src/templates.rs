@@ -1,6 +1,8 @@
 //! Page rendering with minijinja; the templates live in the top-level `templates/` and are
-//! embedded in the binary at build time, so a deployed `sesame` needs no files beside it.
+//! embedded in the binary at build time, so a deployed `sesame` needs no files beside it. Every
+//! page links the one stylesheet and the logo at their content-hashed paths ([`crate::assets`]).
 
+use crate::{assets, claims};
 use minijinja::{Environment, Value, context};
 use serde_json::{Map, Value as Json};
 use sesame_axum::CurrentUser;
@@ -9,6 +11,13 @@ use std::sync::LazyLock;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
+    // Marked safe: our own paths, linked as they are rather than with `/` escaped.
+    for (name, asset) in [
+        ("stylesheet", &*assets::STYLESHEET),
+        ("logo", &*assets::LOGO),
+    ] {
+        env.add_global(name, Value::from_safe_string(asset.path().to_owned()));
+    }
     // `.html` names turn on HTML auto-escaping: claims and provider error text are untrusted.
     for (name, source) in [
         ("base.html", include_str!("../../../templates/base.html")),
@@ -63,15 +72,15 @@ pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Erro
             email_verified => user.claims.get("email_verified").and_then(Json::as_bool),
             picture => user.picture,
             initial => user.name.chars().next().map(|c| c.to_uppercase().to_string()),
-            hue => avatar_hue(user.subject),
+            hue => hue_step(avatar_hue(user.subject)),
             signed_in_at => chrono::DateTime::from_timestamp(user.authenticated_at, 0)
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
             access_token_expires => user
                 .access_token_expires_at
                 .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
                 .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
-            // The claims as indented JSON, as the quickstart shows them.
-            claims_pretty => serde_json::to_string_pretty(user.claims).unwrap_or_default(),
+            // The claims as indented JSON, as the quickstart shows them: made once per login.
+            claims_pretty => claims::pretty_html(user.subject, user.authenticated_at, user.claims),
         }
     });
     TEMPLATES
@@ -84,6 +93,13 @@ pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Erro
 fn avatar_hue(subject: &str) -> u16 {
     let digest = Sha256::digest(subject.as_bytes());
     u16::from_be_bytes([digest[0], digest[1]]) % 360
+}
+
+/// The avatar's hue as one of the stylesheet's 36 steps of 10° (`data-hue="7"` is 70°), the
+/// nearest to `hue`: the page names a step, so it needs no `style=` attribute, and a 5° shift is
+/// too small to see.
+fn hue_step(hue: u16) -> u16 {
+    (hue + 5) / 10 % 36
 }
 
 /// The error page.
@@ -172,7 +188,7 @@ mod tests {
     #[test]
     fn the_initial_stands_in_when_there_is_no_picture_or_it_fails() {
         let page = home(Some(&profile(&alice_claims(None)))).unwrap();
-        assert!(!page.contains("<img"));
+        assert!(!page.contains("Profile picture of"), "no avatar picture");
         assert!(page.contains(r#"<span aria-hidden="true">A</span>"#));
         // With a picture, the image carries the initial its `::after` repaints when it fails to load.
         let claims = alice_claims(Some("http://127.0.0.1:1/broken.png"));
@@ -195,6 +211,39 @@ mod tests {
     fn avatar_hue_is_stable_and_in_range() {
         assert_eq!(avatar_hue("mock|alice"), avatar_hue("mock|alice"));
         assert!(avatar_hue("mock|bob") < 360);
+        assert_eq!(
+            [0, 4, 5, 70, 354, 355, 359].map(hue_step),
+            [0, 0, 1, 7, 35, 0, 0]
+        );
+    }
+
+    #[test]
+    fn pages_link_the_stylesheet_and_carry_no_inline_style() {
+        let claims = alice_claims(Some("http://idp/avatars/alice.svg"));
+        let pages = [
+            home(None).unwrap(),
+            home(Some(&profile(&claims))).unwrap(),
+            error(404, "Page not found", "Nothing here.", None).unwrap(),
+            logout("/logout/confirm", "token").unwrap(),
+        ];
+        let link = format!(
+            r#"<link rel="stylesheet" href="{}">"#,
+            assets::STYLESHEET.path()
+        );
+        let logo = format!(
+            r#"<img src="{}" width="28" height="28" alt="">"#,
+            assets::LOGO.path()
+        );
+        for page in pages {
+            assert!(page.contains(&link) && page.contains(&logo), "{page}");
+            assert!(
+                !page.contains("<style") && !page.contains("style="),
+                "{page}"
+            );
+        }
+        let step = hue_step(avatar_hue("mock|alice"));
+        let page = home(Some(&profile(&claims))).unwrap();
+        assert!(page.contains(&format!(r#"<div class="avatar" data-hue="{step}">"#)));
     }
 
     #[test]

@@ -30,6 +30,10 @@ const TABLES: &str = "\
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 | memory store, 1,100 sessions | 38,000 | 95,000 (90,000–100,000) | 40% | 0.86 | 2.27 | 12.8 | 30 (11) | 0.01 | 0 | 0 / 7600 |
 | redis store, 1,100 sessions | 23,750 | 95,000 (94,000–96,000) | 25% | 1.23 | 3.30 | 11.6 | 47 (10) | 0.03 | 3 | 0 / 4750 |
+| page views, two generators | own req/s | own ceiling | own: of ceiling | wrk req/s | wrk ceiling | wrk: of ceiling | wrk errors |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| memory store | 38,000 | 95,000 | 40% | 52,000 | 105,000 | 50% | 1 |
+| redis store | 23,750 | 95,000 | 25% | – | – | – | – |
 | logins (`/login` → IdP → `/callback`) | logins/s | p50 ms | p99 ms | CPU ms per login: sesame | mock IdP | redis | driver |
 |---|---:|---:|---:|---:|---:|---:|---:|
 | memory store | 800 | 20.0 | 31.0 | 0.50 | 1.80 | – | 0.11 |
@@ -113,6 +117,20 @@ fn the_lines_around_the_tables() {
         )
     );
     assert!(markdown.contains("a static 9569-byte page"));
+}
+
+#[test]
+fn wrk_is_described_or_said_to_be_missing() {
+    let mut report = fixture();
+    let markdown = render::tables(&report);
+    assert!(markdown.contains("`wrk -t2 -c32 -d10s` with the first login's cookie"));
+    report.wrk = None;
+    for run in &mut report.stores {
+        run.wrk = None;
+    }
+    let markdown = render::tables(&report);
+    assert!(markdown.contains("wrk was not installed (Debian package `wrk`)"));
+    assert!(markdown.contains("| memory store | 38,000 | 95,000 | 40% | – | – | – | – |"));
 }
 
 #[test]

@@ -27,6 +27,7 @@ macro_rules! on_every_store {
 }
 
 mod abuse;
+mod assets;
 mod backchannel;
 mod callback_props;
 mod connections;
