@@ -103,14 +103,15 @@ async fn fifty_requests_with_an_expired_token_make_one_refresh(builder: TestAppB
 async fn a_touch_racing_a_refresh_never_brings_back_a_used_refresh_token(builder: TestAppBuilder) {
     let app = builder
         .env(&WITH_REFRESH)
-        .env(&[("SESSION_IDLE_TIMEOUT", "4s")])
+        // A touch falls due every 2 s (a quarter of the idle timeout): each round below.
+        .env(&[("SESSION_IDLE_TIMEOUT", "8s")])
         .spawn()
         .await;
     app.idp.set_access_token_lifetime(Duration::from_secs(1));
     assert_eq!(app.login_as("alice").await.status(), StatusCode::FOUND);
     let cookie = app.session_cookie().unwrap();
     for round in 1..=3 {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
         let calls = (0..12).map(|i| {
             let path = if i % 3 == 0 { "/api/userinfo" } else { "/" };
             api_get(app.base.clone(), path, cookie.clone())
