@@ -97,7 +97,7 @@ async fn fifty_requests_with_an_expired_token_make_one_refresh(builder: TestAppB
 
 /// tower-sessions saves a session record whole: a page view that loaded the record before a
 /// refresh and saves its idle touch after must not put the used refresh token back. Here every
-/// round has touches (`/`, due every second) and a refresh landing together; the next round's
+/// round has touches (`/`, due every 2 s) and a refresh landing together; the next round's
 /// refresh would present a used token if one had been written back, which the provider counts
 /// and answers with `invalid_grant`.
 async fn a_touch_racing_a_refresh_never_brings_back_a_used_refresh_token(builder: TestAppBuilder) {
