@@ -98,9 +98,8 @@ impl StoreConfig {
 pub enum SessionBackend {
     /// In-process memory.
     Memory(MemoryStore),
-    /// Redis through a small fred connection pool (a single server, a Cluster or Sentinel):
-    /// the session store, and the same connection for what lives beside the sessions.
-    Redis(RedisSessions, RedisSessions),
+    /// Redis through a small fred connection pool (a single server, a Cluster or Sentinel).
+    Redis(RedisSessions),
     /// A SQLite file through an sqlx pool.
     Sqlite(SqliteStore, sqlx::SqlitePool),
     /// A PostgreSQL database through an sqlx pool.
@@ -118,7 +117,7 @@ impl SessionBackend {
                 key_prefix,
             } => {
                 let redis = redis::connect(url, *operation_timeout, key_prefix).await?;
-                Ok(Self::Redis(redis.clone(), redis))
+                Ok(Self::Redis(redis))
             }
             StoreConfig::Sqlite { url } => {
                 let (store, pool) = sqlite::connect(url).await?;
@@ -148,7 +147,7 @@ impl SessionBackend {
     pub async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.claim_once(key, ttl)),
-            Self::Redis(_, pool) => redis::claim_once(pool, key, ttl).await,
+            Self::Redis(redis_store) => redis::claim_once(redis_store, key, ttl).await,
             Self::Sqlite(_, pool) => sqlite::claim_once(pool, key, ttl).await,
             Self::Postgres(store) => store.claim_once(key, ttl).await,
         }
@@ -158,7 +157,7 @@ impl SessionBackend {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Self::Memory(_) => Ok(()),
-            Self::Redis(_, pool) => redis::ping(pool).await,
+            Self::Redis(redis_store) => redis::ping(redis_store).await,
             Self::Sqlite(_, pool) => sqlite::ping(pool).await,
             Self::Postgres(store) => store.ping().await,
         }
@@ -170,7 +169,7 @@ impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
             Self::Memory(store) => store.create(record).await,
-            Self::Redis(store, _) => store.create(record).await,
+            Self::Redis(store) => store.create(record).await,
             Self::Sqlite(store, _) => store.create(record).await,
             Self::Postgres(store) => store.create(record).await,
         }
@@ -179,7 +178,7 @@ impl SessionStore for SessionBackend {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self {
             Self::Memory(store) => store.save(record).await,
-            Self::Redis(store, _) => store.save(record).await,
+            Self::Redis(store) => store.save(record).await,
             Self::Sqlite(_, pool) => sqlite::save_existing(pool, record).await,
             Self::Postgres(store) => store.save(record).await,
         }
@@ -188,7 +187,7 @@ impl SessionStore for SessionBackend {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self {
             Self::Memory(store) => store.load(id).await,
-            Self::Redis(store, _) => store.load(id).await,
+            Self::Redis(store) => store.load(id).await,
             Self::Sqlite(store, _) => store.load(id).await,
             Self::Postgres(store) => store.load(id).await,
         }
@@ -197,7 +196,7 @@ impl SessionStore for SessionBackend {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
             Self::Memory(store) => store.delete(id).await,
-            Self::Redis(store, _) => store.delete(id).await,
+            Self::Redis(store) => store.delete(id).await,
             Self::Sqlite(store, _) => store.delete(id).await,
             Self::Postgres(store) => store.delete(id).await,
         }

@@ -28,7 +28,7 @@ impl SessionBackend {
     pub async fn load_tokens(&self, id: &Id) -> Result<Option<StoredTokens>, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.load_tokens(id)),
-            Self::Redis(_, pool) => redis::load_tokens(pool, id).await,
+            Self::Redis(redis_store) => redis::load_tokens(redis_store, id).await,
             Self::Sqlite(_, pool) => sqlite::load_tokens(pool, id).await,
             Self::Postgres(store) => store.load_tokens(id).await,
         }
@@ -46,7 +46,7 @@ impl SessionBackend {
                 store.put_tokens(id, sealed, expires);
                 Ok(())
             }
-            Self::Redis(_, pool) => redis::put_tokens(pool, id, sealed, expires).await,
+            Self::Redis(redis_store) => redis::put_tokens(redis_store, id, sealed, expires).await,
             Self::Sqlite(_, pool) => sqlite::put_tokens(pool, id, sealed, expires).await,
             Self::Postgres(store) => store.put_tokens(id, sealed, expires).await,
         }
@@ -63,8 +63,8 @@ impl SessionBackend {
     ) -> Result<bool, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.replace_tokens(id, expected_version, sealed, expires)),
-            Self::Redis(_, pool) => {
-                redis::replace_tokens(pool, id, expected_version, sealed, expires).await
+            Self::Redis(redis_store) => {
+                redis::replace_tokens(redis_store, id, expected_version, sealed, expires).await
             }
             Self::Sqlite(_, pool) => {
                 sqlite::replace_tokens(pool, id, expected_version, sealed, expires).await
@@ -84,7 +84,7 @@ impl SessionBackend {
                 store.delete_tokens(id);
                 Ok(())
             }
-            Self::Redis(_, pool) => redis::delete_tokens(pool, id).await,
+            Self::Redis(redis_store) => redis::delete_tokens(redis_store, id).await,
             Self::Sqlite(_, pool) => sqlite::delete_tokens(pool, id).await,
             Self::Postgres(store) => store.delete_tokens(id).await,
         }
@@ -101,7 +101,7 @@ impl SessionBackend {
     ) -> Result<bool, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.acquire_lease(id, holder, ttl)),
-            Self::Redis(_, pool) => redis::acquire_lease(pool, id, holder, ttl).await,
+            Self::Redis(redis_store) => redis::acquire_lease(redis_store, id, holder, ttl).await,
             Self::Sqlite(_, pool) => sqlite::acquire_lease(pool, id, holder, ttl).await,
             Self::Postgres(store) => store.acquire_lease(id, holder, ttl).await,
         }
@@ -115,7 +115,7 @@ impl SessionBackend {
                 store.release_lease(id, holder);
                 Ok(())
             }
-            Self::Redis(_, pool) => redis::release_lease(pool, id, holder).await,
+            Self::Redis(redis_store) => redis::release_lease(redis_store, id, holder).await,
             Self::Sqlite(_, pool) => sqlite::release_lease(pool, id, holder).await,
             Self::Postgres(store) => store.release_lease(id, holder).await,
         }
@@ -133,7 +133,7 @@ impl SessionBackend {
                 store.index_session(key, id, expires);
                 Ok(())
             }
-            Self::Redis(_, pool) => redis::index_session(pool, key, id, expires).await,
+            Self::Redis(redis_store) => redis::index_session(redis_store, key, id, expires).await,
             Self::Sqlite(_, pool) => sqlite::index_session(pool, key, id, expires).await,
             Self::Postgres(store) => store.index_session(key, id, expires).await,
         }
@@ -144,7 +144,7 @@ impl SessionBackend {
     pub async fn indexed_sessions(&self, key: &str) -> Result<Vec<Id>, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.indexed_sessions(key)),
-            Self::Redis(_, pool) => redis::indexed_sessions(pool, key).await,
+            Self::Redis(redis_store) => redis::indexed_sessions(redis_store, key).await,
             Self::Sqlite(_, pool) => sqlite::indexed_sessions(pool, key).await,
             Self::Postgres(store) => store.indexed_sessions(key).await,
         }
@@ -157,7 +157,7 @@ impl SessionBackend {
                 store.unindex_session(key, id);
                 Ok(())
             }
-            Self::Redis(_, pool) => redis::unindex_session(pool, key, id).await,
+            Self::Redis(redis_store) => redis::unindex_session(redis_store, key, id).await,
             Self::Sqlite(_, pool) => sqlite::unindex_session(pool, key, id).await,
             Self::Postgres(store) => store.unindex_session(key, id).await,
         }
