@@ -194,20 +194,30 @@ pub(crate) async fn claim_once(
     key: &str,
     ttl: Duration,
 ) -> Result<bool, StoreError> {
-    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-    // SET NX answers OK to the one caller that created the key and nil to everyone else.
     // Beside the sessions, under a name no session ID can have.
+    set_if_absent(redis, format!("{}sesame:claim:{key}", redis.prefix), "1", ttl).await
+}
+
+/// `SET key value NX PX ttl`: `true` for the one caller that created the key, `false` for
+/// everyone else until it lapses.
+async fn set_if_absent(
+    redis: &RedisSessions,
+    key: String,
+    value: &str,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
     let reply: Option<String> = redis
         .pool
         .set(
-            format!("{}sesame:claim:{key}", redis.prefix),
-            "1",
+            key,
+            value,
             Some(Expiration::PX(ttl_ms)),
             Some(SetOptions::NX),
             false,
         )
         .await
-        .map_err(|err| StoreError::Unavailable(format!("Redis: {err}")))?;
+        .map_err(unavailable)?;
     Ok(reply.is_some())
 }
 
@@ -326,19 +336,7 @@ pub(crate) async fn acquire_lease(
     holder: &str,
     ttl: Duration,
 ) -> Result<bool, StoreError> {
-    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-    let reply: Option<String> = redis
-        .pool
-        .set(
-            lease_key(redis, id),
-            holder,
-            Some(Expiration::PX(ttl_ms)),
-            Some(SetOptions::NX),
-            false,
-        )
-        .await
-        .map_err(unavailable)?;
-    Ok(reply.is_some())
+    set_if_absent(redis, lease_key(redis, id), holder, ttl).await
 }
 
 /// Deletes the lease only if it is still this holder's: one that outlived its TTL and was taken
