@@ -231,6 +231,7 @@ impl Abuse {
                 let (added, grown) = (keys_after as i64 - keys as i64, bytes_after - bytes);
                 let what = match self.store[0] {
                     StoreSize::Redis { .. } => "Redis `used_memory`",
+                    StoreSize::Postgres { .. } => "PostgreSQL session table",
                     _ => "SQLite file + WAL",
                 };
                 let sign = if added > 0 { "+" } else { "" };
@@ -294,7 +295,7 @@ impl Abuse {
 }
 
 /// Sessions in the store and its bytes (Redis: keys and `used_memory`; SQLite: rows, and the file
-/// with its WAL); `None` for the memory store.
+/// with its WAL; PostgreSQL: rows and the table); `None` for the memory store.
 fn sessions_and_bytes(size: &StoreSize) -> Option<(u64, f64)> {
     match *size {
         StoreSize::Memory => None,
@@ -305,6 +306,9 @@ fn sessions_and_bytes(size: &StoreSize) -> Option<(u64, f64)> {
             wal_bytes,
             ..
         } => Some((rows, (file_bytes + wal_bytes) as f64)),
+        StoreSize::Postgres {
+            rows, table_bytes, ..
+        } => Some((rows, table_bytes as f64)),
     }
 }
 

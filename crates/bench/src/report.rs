@@ -249,6 +249,15 @@ pub enum StoreSize {
         /// Its write-ahead log, bytes.
         wal_bytes: u64,
     },
+    /// PostgreSQL: the session table's rows, their payload, and the table with its indexes.
+    Postgres {
+        /// Rows in the session table.
+        rows: u64,
+        /// Their `data`, bytes.
+        payload_bytes: u64,
+        /// `pg_total_relation_size` of the session table.
+        table_bytes: u64,
+    },
 }
 
 /// Memory per session, bytes.
@@ -299,6 +308,7 @@ pub fn bytes_per_session(
         StoreSize::Memory => level.rss_after_kib as f64 * 1024.0,
         StoreSize::Redis { used_memory, .. } => used_memory as f64,
         StoreSize::Sqlite { database_bytes, .. } => database_bytes as f64,
+        StoreSize::Postgres { table_bytes, .. } => table_bytes as f64,
     };
     let slope = |from: &Level, to: &Level| {
         let added = to.sessions as f64 - from.sessions as f64;
@@ -308,12 +318,12 @@ pub fn bytes_per_session(
     let idle = match store_idle {
         StoreSize::Memory => rss_idle_kib as f64 * 1024.0,
         StoreSize::Redis { used_memory, .. } => *used_memory as f64,
-        StoreSize::Sqlite { .. } => 0.0,
+        StoreSize::Sqlite { .. } | StoreSize::Postgres { .. } => 0.0,
     };
     let count = match top.store_size {
         StoreSize::Memory => top.sessions as u64,
         StoreSize::Redis { keys, .. } => keys,
-        StoreSize::Sqlite { rows, .. } => rows,
+        StoreSize::Sqlite { rows, .. } | StoreSize::Postgres { rows, .. } => rows,
     };
     Some(BytesPerSession {
         logged_in: slope(first, second),

@@ -10,6 +10,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use sesame_testkit::bins::{App, Bins, SQLITE_FILE, Store};
 use sesame_testkit::process::{ChildGuard, Output, find_program, free_ports};
 use sesame_testkit::redis::{self, Reply};
+use sesame_testkit::{PostgresDatabase, RedisCluster, redis_ha};
 use url::Url;
 
 use crate::report::StoreSize;
@@ -41,9 +42,14 @@ impl Tools {
 /// Fails early, naming the package, when a tool a chosen store needs is missing.
 pub fn preflight(stores: &[Store]) -> Result<()> {
     if stores.contains(&Store::Postgres) {
-        bail!("the benchmark does not run on postgres yet: choose memory, redis or sqlite");
+        sesame_testkit::postgres::available().context(
+            "the postgres store needs PostgreSQL at 127.0.0.1:5432 letting user postgres in \
+             (apt-get install postgresql; .ci/run sets it up)",
+        )?;
     }
-    if stores.contains(&Store::Redis) && find_program("redis-server").is_none() {
+    if (stores.contains(&Store::Redis) || stores.contains(&Store::RedisCluster))
+        && find_program("redis-server").is_none()
+    {
         bail!("redis-server not found: apt-get install redis-server");
     }
     if stores.contains(&Store::Sqlite) && find_program("sqlite3").is_none() {
@@ -130,6 +136,10 @@ pub struct Sesame {
     /// The redis store's `redis-server`.
     redis: Option<ChildGuard>,
     redis_port: u16,
+    /// The postgres store's fresh database, dropped after `sesame` stops.
+    database: Option<PostgresDatabase>,
+    /// The redis-cluster store's six nodes.
+    cluster: Option<RedisCluster>,
 }
 
 impl Sesame {
@@ -146,6 +156,11 @@ impl Sesame {
         let [redis_port, port] = free_ports()?;
         let mut app = App::local(issuer, port, store)?;
         let redis = app.start_store(&dir, redis_port)?;
+        let database = app.start_database()?;
+        let cluster = (store == Store::RedisCluster).then(RedisCluster::start);
+        if let Some(cluster) = &cluster {
+            app.redis_url = Some(cluster.url());
+        }
         let mut command = app.command(&tools.bins.sesame, &dir);
         command.envs(env.iter().map(|(name, value)| (name, value)));
         let server = Server::start("sesame", command, &dir, port)?;
@@ -155,6 +170,8 @@ impl Sesame {
             server,
             redis,
             redis_port,
+            database,
+            cluster,
         })
     }
 
@@ -184,8 +201,44 @@ impl Sesame {
                 Ok(StoreSize::Redis { used_memory, keys })
             }
             Store::Sqlite => sqlite_size(&self.dir.join(SQLITE_FILE)),
-            Store::Postgres => bail!("the benchmark does not run on postgres yet"),
+            Store::Postgres => self.postgres_size(),
+            Store::RedisCluster => {
+                let cluster = self.cluster.as_ref().context("no cluster")?;
+                let (mut used_memory, mut keys) = (0, 0);
+                for master in cluster.masters() {
+                    let info = redis_ha::cli(master, &["INFO", "memory"]);
+                    used_memory += info
+                        .lines()
+                        .find_map(|line| line.strip_prefix("used_memory:"))
+                        .and_then(|value| value.trim().parse::<u64>().ok())
+                        .context("INFO memory without used_memory")?;
+                    keys += redis_ha::cli(master, &["DBSIZE"]).parse::<u64>()?;
+                }
+                Ok(StoreSize::Redis { used_memory, keys })
+            }
         }
+    }
+
+    /// The session table's rows and payload, and the table with its indexes.
+    fn postgres_size(&self) -> Result<StoreSize> {
+        let database = self.database.as_ref().context("no database")?;
+        let text = database.query(
+            "select count(*), coalesce(sum(length(data)), 0), \
+             pg_total_relation_size('sesame.sessions') from sesame.sessions",
+        )?;
+        let numbers: Vec<u64> = text
+            .trim()
+            .split('|')
+            .filter_map(|part| part.trim().parse().ok())
+            .collect();
+        let &[rows, payload_bytes, table_bytes] = numbers.as_slice() else {
+            bail!("unexpected psql output: {text:?}");
+        };
+        Ok(StoreSize::Postgres {
+            rows,
+            payload_bytes,
+            table_bytes,
+        })
     }
 
     /// Adds `count` copies of a logged-in session already in the Redis or SQLite store, written
@@ -193,9 +246,24 @@ impl Sesame {
     /// real size, made in a second instead of minutes of logins. Not for the memory store.
     pub fn copy_a_session(&self, count: usize) -> Result<()> {
         const ID: &str = "bench-filler-%09d";
+        const POSTGRES_ID: &str = "bench-filler-%s";
         match self.store {
             Store::Memory => bail!("the memory store cannot be written from outside sesame"),
-            Store::Postgres => bail!("the benchmark does not run on postgres yet"),
+            Store::RedisCluster => {
+                bail!("a Cluster spreads keys over nodes: fill it with logins instead")
+            }
+            Store::Postgres => {
+                let database = self.database.as_ref().context("no database")?;
+                database
+                    .query(&format!(
+                        "insert into sesame.sessions (id, data, expiry_date) select \
+                         format('{POSTGRES_ID}', i), s.data, s.expiry_date from \
+                         generate_series(1, {count}) as i, (select data, expiry_date from \
+                         sesame.sessions limit 1) as s"
+                    ))
+                    .map(drop)
+                    .map_err(Into::into)
+            }
             Store::Redis => {
                 // Beside the sessions (bare IDs) the store keeps `sesame:`-prefixed keys (tokens,
                 // leases, the index, claims), some not strings: copy a session, never one of them.

@@ -25,22 +25,44 @@ pub enum Store {
     Sqlite,
     /// PostgreSQL: a fresh database on the machine's server ([`crate::PostgresDatabase`]).
     Postgres,
+    /// Redis Cluster (3 masters, 3 replicas; `SESSION_STORE=redis`): benchmarked, while the
+    /// scenarios run on it from `cargo test` ([`crate::RedisCluster`]).
+    RedisCluster,
 }
 
 impl Store {
     /// Every store, in the order the tools run them.
     pub const ALL: [Store; 4] = [Store::Memory, Store::Redis, Store::Sqlite, Store::Postgres];
 
-    /// The stores the benchmark runs unless told otherwise: it has no PostgreSQL stack yet.
-    pub const BENCHED: [Store; 3] = [Store::Memory, Store::Redis, Store::Sqlite];
+    /// The stores the benchmark runs unless told otherwise.
+    pub const BENCHED: [Store; 5] = [
+        Store::Memory,
+        Store::Redis,
+        Store::Sqlite,
+        Store::Postgres,
+        Store::RedisCluster,
+    ];
 
-    /// The value of `SESSION_STORE` for this store.
+    /// Every store a command line may name.
+    const NAMED: [Store; 5] = Store::BENCHED;
+
+    /// The store's name (`--store`, reports); `SESSION_STORE`'s value but for the Cluster,
+    /// which is `redis` there (see [`Store::session_store`]).
     pub fn as_str(self) -> &'static str {
         match self {
             Store::Memory => "memory",
             Store::Redis => "redis",
             Store::Sqlite => "sqlite",
             Store::Postgres => "postgres",
+            Store::RedisCluster => "redis-cluster",
+        }
+    }
+
+    /// The value of `SESSION_STORE` for this store.
+    pub fn session_store(self) -> &'static str {
+        match self {
+            Store::RedisCluster => "redis",
+            other => other.as_str(),
         }
     }
 
@@ -65,11 +87,11 @@ impl FromStr for Store {
 
     /// Parses a store name, listing the valid names on error.
     fn from_str(name: &str) -> Result<Self, String> {
-        Self::ALL
+        Self::NAMED
             .into_iter()
             .find(|store| store.as_str() == name)
             .ok_or_else(|| {
-                format!("unknown store `{name}`: expected one of memory, redis, sqlite, postgres")
+                format!("unknown store `{name}`: expected one of memory, redis, sqlite, postgres, redis-cluster")
             })
     }
 }
@@ -165,7 +187,8 @@ impl App {
                 self.database_url = Some(format!("sqlite://{}?mode=rwc", db.display()));
                 Ok(None)
             }
-            Store::Postgres => Ok(None),
+            // Started by the caller: see `crate::RedisCluster`.
+            Store::Postgres | Store::RedisCluster => Ok(None),
         }
     }
 
@@ -191,7 +214,7 @@ impl App {
             .env("APP_BASE_URL", &self.base_url)
             .env("HOST", "127.0.0.1")
             .env("PORT", self.port.to_string())
-            .env("SESSION_STORE", self.store.as_str())
+            .env("SESSION_STORE", self.store.session_store())
             // The documented defaults, set so a stray `.env` cannot change them.
             .env("SESSION_IDLE_TIMEOUT", "1h")
             .env("SESSION_ABSOLUTE_TIMEOUT", "7d")
