@@ -195,7 +195,13 @@ pub(crate) async fn claim_once(
     ttl: Duration,
 ) -> Result<bool, StoreError> {
     // Beside the sessions, under a name no session ID can have.
-    set_if_absent(redis, format!("{}sesame:claim:{key}", redis.prefix), "1", ttl).await
+    set_if_absent(
+        redis,
+        format!("{}sesame:claim:{key}", redis.prefix),
+        "1",
+        ttl,
+    )
+    .await
 }
 
 /// `SET key value NX PX ttl`: `true` for the one caller that created the key, `false` for
