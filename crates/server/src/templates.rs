@@ -3,6 +3,7 @@
 //! page links the one stylesheet and the logo at their content-hashed paths ([`crate::assets`]).
 
 use crate::{assets, claims};
+use bytes::Bytes;
 use minijinja::{Environment, Value, context};
 use serde_json::{Map, Value as Json};
 use sesame_axum::CurrentUser;
@@ -63,8 +64,21 @@ impl<'a> Profile<'a> {
     }
 }
 
-/// The home page, for a guest (`None`) or a logged-in user.
-pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Error> {
+/// The home page, for a guest (`None`) or a logged-in user: a logged-in user's page is
+/// rendered once per login and token expiry ([`claims::home_page`]).
+pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<Bytes, minijinja::Error> {
+    let Some(user) = user else {
+        return render_home(None).map(Bytes::from);
+    };
+    let key = claims::PageKey::new(
+        user.authenticated_at,
+        user.access_token_expires_at,
+        user.claims,
+    );
+    claims::home_page(user.subject, key, || render_home(Some(user)))
+}
+
+fn render_home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Error> {
     let user = user.map(|user| {
         context! {
             name => user.name,
@@ -79,8 +93,8 @@ pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Erro
                 .access_token_expires_at
                 .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
                 .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
-            // The claims as indented JSON, as the quickstart shows them: made once per login.
-            claims_pretty => claims::pretty_html(user.subject, user.authenticated_at, user.claims),
+            // The claims as indented JSON, as the quickstart shows them.
+            claims_pretty => claims::pretty_html(user.claims),
         }
     });
     TEMPLATES
@@ -159,7 +173,7 @@ mod tests {
 
     #[test]
     fn guest_page_has_the_quickstart_wording() {
-        let page = home(None).unwrap();
+        let page = render_home(None).unwrap();
         assert!(page.contains("Welcome Guest"));
         assert!(page.contains(r#"href="/login""#));
         assert!(page.contains(">Login</a>"));
@@ -169,7 +183,7 @@ mod tests {
     #[test]
     fn user_page_has_the_quickstart_wording_and_profile() {
         let claims = alice_claims(Some("http://idp/avatars/alice.svg"));
-        let page = home(Some(&profile(&claims))).unwrap();
+        let page = render_home(Some(&profile(&claims))).unwrap();
         assert!(page.contains("Welcome Alice!"));
         assert!(!page.contains("Welcome Guest"));
         assert!(page.contains(r#"href="/logout""#));
@@ -187,12 +201,12 @@ mod tests {
 
     #[test]
     fn the_initial_stands_in_when_there_is_no_picture_or_it_fails() {
-        let page = home(Some(&profile(&alice_claims(None)))).unwrap();
+        let page = render_home(Some(&profile(&alice_claims(None)))).unwrap();
         assert!(!page.contains("Profile picture of"), "no avatar picture");
         assert!(page.contains(r#"<span aria-hidden="true">A</span>"#));
         // With a picture, the image carries the initial its `::after` repaints when it fails to load.
         let claims = alice_claims(Some("http://127.0.0.1:1/broken.png"));
-        let page = home(Some(&profile(&claims))).unwrap();
+        let page = render_home(Some(&profile(&claims))).unwrap();
         assert!(page.contains(r#"data-initial="A""#));
         assert!(page.contains(r#"<span aria-hidden="true">A</span>"#));
     }
@@ -201,7 +215,7 @@ mod tests {
     fn claims_and_picture_are_escaped() {
         let mut claims = alice_claims(Some(r#"x" onerror="alert(1)"#));
         claims.insert("name".into(), json!("<b>Mallory</b>"));
-        let page = home(Some(&profile(&claims))).unwrap();
+        let page = render_home(Some(&profile(&claims))).unwrap();
         assert!(!page.contains("<b>Mallory"));
         assert!(page.contains("&lt;b&gt;Mallory"));
         assert!(!page.contains(r#"" onerror=""#));
@@ -221,8 +235,8 @@ mod tests {
     fn pages_link_the_stylesheet_and_carry_no_inline_style() {
         let claims = alice_claims(Some("http://idp/avatars/alice.svg"));
         let pages = [
-            home(None).unwrap(),
-            home(Some(&profile(&claims))).unwrap(),
+            render_home(None).unwrap(),
+            render_home(Some(&profile(&claims))).unwrap(),
             error(404, "Page not found", "Nothing here.", None).unwrap(),
             logout("/logout/confirm", "token").unwrap(),
         ];
@@ -242,7 +256,7 @@ mod tests {
             );
         }
         let step = hue_step(avatar_hue("mock|alice"));
-        let page = home(Some(&profile(&claims))).unwrap();
+        let page = render_home(Some(&profile(&claims))).unwrap();
         assert!(page.contains(&format!(r#"<div class="avatar" data-hue="{step}">"#)));
     }
 

@@ -2,10 +2,11 @@
 
 use crate::{PageError, templates};
 use axum::response::Html;
+use bytes::Bytes;
 use sesame_axum::CurrentUser;
 
 /// Renders the home page for whoever the session says is here.
-pub(crate) async fn home(user: Option<CurrentUser>) -> Result<Html<String>, PageError> {
+pub(crate) async fn home(user: Option<CurrentUser>) -> Result<Html<Bytes>, PageError> {
     let profile = user.as_ref().map(templates::Profile::of);
     Ok(Html(templates::home(profile.as_ref())?))
 }
