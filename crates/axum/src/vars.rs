@@ -51,6 +51,8 @@ pub const SESSION_STORE: &str = "SESSION_STORE";
 pub const REDIS_URL: &str = "REDIS_URL";
 /// `REDIS_KEY_PREFIX`: put before every Redis key Sesame writes.
 pub const REDIS_KEY_PREFIX: &str = "REDIS_KEY_PREFIX";
+/// `REDIS_READ_CACHE`: the Redis store's local read cache: `on`, `off` or its size in sessions.
+pub const REDIS_READ_CACHE: &str = "REDIS_READ_CACHE";
 /// `DATABASE_URL`: the SQLite or PostgreSQL store's URL.
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// `SESSION_TABLE`: the PostgreSQL store's table, `schema.table` or `table`.
@@ -148,6 +150,11 @@ pub const VARIABLES: &[Variable] = &[
         REDIS_KEY_PREFIX,
         "",
         "put before every Redis key, so apps can share one Redis (a Cluster has only database 0)",
+    ),
+    var(
+        REDIS_READ_CACHE,
+        "on",
+        "keep recently read sessions in memory, invalidated by Redis (client tracking): on, off, or how many sessions (on: 10000)",
     ),
     var(
         DATABASE_URL,

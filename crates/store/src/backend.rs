@@ -29,6 +29,8 @@ pub enum StoreConfig {
         /// Put before every key (empty: none), so apps can share a Redis (a Cluster has only
         /// database 0).
         key_prefix: String,
+        /// Sessions kept in the local read cache that Redis invalidates (0: no cache).
+        read_cache: usize,
     },
     /// A SQLite file (`sqlite://path?mode=rwc`), created and migrated when opened.
     Sqlite {
@@ -59,6 +61,8 @@ impl StoreConfig {
     pub const DEFAULT_SQLITE_URL: &str = "sqlite://sesame.db?mode=rwc";
     /// How long one Redis operation may take unless configured otherwise.
     pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+    /// Sessions the Redis store's read cache keeps unless configured otherwise: a few MB.
+    pub const DEFAULT_REDIS_READ_CACHE: usize = 10_000;
 
     /// Redis at `url`, with the default operation timeout.
     pub fn redis(url: impl Into<String>) -> Self {
@@ -66,6 +70,7 @@ impl StoreConfig {
             url: url.into(),
             operation_timeout: Self::DEFAULT_OPERATION_TIMEOUT,
             key_prefix: String::new(),
+            read_cache: Self::DEFAULT_REDIS_READ_CACHE,
         }
     }
 
@@ -115,8 +120,10 @@ impl SessionBackend {
                 url,
                 operation_timeout,
                 key_prefix,
+                read_cache,
             } => {
-                let redis = redis::connect(url, *operation_timeout, key_prefix).await?;
+                let redis =
+                    redis::connect(url, *operation_timeout, key_prefix, *read_cache).await?;
                 Ok(Self::Redis(redis))
             }
             StoreConfig::Sqlite { url } => {

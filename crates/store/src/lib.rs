@@ -14,6 +14,7 @@ mod metered;
 mod postgres;
 mod postgres_data;
 mod redis;
+mod redis_cache;
 mod session_data;
 mod sqlite;
 mod table;
@@ -27,5 +28,6 @@ pub use metered::{
 };
 pub use postgres::PostgresStore;
 pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
+pub use redis_cache::{READ_CACHE_PAUSES_TOTAL, READ_CACHE_READS_TOTAL};
 pub use session_data::StoredTokens;
 pub use table::{InvalidSessionTable, SessionTable};

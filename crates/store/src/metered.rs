@@ -33,6 +33,15 @@ pub fn describe_metrics() {
         STORE_ERRORS_TOTAL,
         "Session store operations that failed or timed out, by backend and operation."
     );
+    metrics::describe_counter!(
+        crate::READ_CACHE_READS_TOTAL,
+        "Session reads the Redis read cache answered (result=hit) or passed to Redis (miss)."
+    );
+    metrics::describe_counter!(
+        crate::READ_CACHE_PAUSES_TOTAL,
+        "Times the Redis read cache paused and emptied itself because its connection failed, \
+         reconnected or missed a ping."
+    );
     metrics::describe_gauge!(
         ACTIVE_SESSIONS,
         "Sessions the store holds (memory: this instance's, expired ones until the next sweep; \

@@ -3,6 +3,7 @@
 //! own session store on it, whose keys can carry a prefix (the upstream store has none, and a
 //! Cluster has only database 0 to keep apps apart).
 
+use crate::redis_cache::ReadCache;
 use crate::{StoreError, StoredTokens};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub(crate) async fn connect(
     url: &str,
     operation_timeout: Duration,
     key_prefix: &str,
+    read_cache: usize,
 ) -> Result<RedisSessions, StoreError> {
     check_url(url)?;
     check_prefix(key_prefix)?;
@@ -65,9 +67,15 @@ pub(crate) async fn connect(
     ping_pool(&pool)
         .await
         .map_err(|err| unreachable(err.to_string()))?;
+    let cache = if read_cache == 0 {
+        None
+    } else {
+        ReadCache::connect(url, operation_timeout, key_prefix, read_cache).await?
+    };
     Ok(RedisSessions {
         pool,
         prefix: Arc::from(key_prefix),
+        cache,
     })
 }
 
@@ -111,17 +119,37 @@ pub fn check_prefix(prefix: &str) -> Result<(), StoreError> {
 pub struct RedisSessions {
     pool: Pool,
     prefix: Arc<str>,
+    /// Records read lately, kept true by Redis's invalidations; `None` when off.
+    cache: Option<Arc<ReadCache>>,
 }
 
 impl std::fmt::Debug for RedisSessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSessions")
             .field("prefix", &self.prefix)
+            .field("read_cache", &self.cache.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl RedisSessions {
+    /// Whether session reads go through the local read cache (it may be paused).
+    pub fn read_cache_enabled(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// How many sessions the read cache holds now (0 when it is off).
+    pub fn read_cache_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, |cache| cache.len())
+    }
+
+    /// Drops session `id` from the read cache before this instance writes or deletes it.
+    fn forget_cached(&self, id: &Id) {
+        if let Some(cache) = &self.cache {
+            cache.forget(id);
+        }
+    }
+
     fn session_key(&self, id: &Id) -> String {
         if self.prefix.is_empty() {
             id.to_string()
@@ -131,6 +159,7 @@ impl RedisSessions {
     }
 
     async fn write(&self, record: &Record, condition: SetOptions) -> session_store::Result<bool> {
+        self.forget_cached(&record.id);
         let value = rmp_serde::to_vec(record)
             .map_err(|err| session_store::Error::Encode(err.to_string()))?;
         let written: Option<String> = self
@@ -146,6 +175,13 @@ impl RedisSessions {
             .map_err(backend_error)?;
         Ok(written.is_some())
     }
+}
+
+fn decode_record(data: Option<Vec<u8>>) -> session_store::Result<Option<Record>> {
+    data.map(|bytes| {
+        rmp_serde::from_slice(&bytes).map_err(|err| session_store::Error::Decode(err.to_string()))
+    })
+    .transpose()
 }
 
 fn backend_error(err: impl std::fmt::Display) -> session_store::Error {
@@ -169,19 +205,31 @@ impl SessionStore for RedisSessions {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let data: Option<Vec<u8>> = self
-            .pool
-            .get(self.session_key(id))
+        let Some(cache) = &self.cache else {
+            let data: Option<Vec<u8>> = self
+                .pool
+                .get(self.session_key(id))
+                .await
+                .map_err(backend_error)?;
+            return decode_record(data);
+        };
+        if let Some(record) = cache.get(id) {
+            return Ok(Some(record));
+        }
+        let (data, ticket) = cache
+            .read(self.session_key(id))
             .await
             .map_err(backend_error)?;
-        data.map(|bytes| {
-            rmp_serde::from_slice(&bytes)
-                .map_err(|err| session_store::Error::Decode(err.to_string()))
-        })
-        .transpose()
+        let record = decode_record(data)?;
+        // A record under another ID (never written so by Sesame) is served, not kept.
+        if let Some(record) = record.as_ref().filter(|record| record.id == *id) {
+            cache.keep(record, ticket);
+        }
+        Ok(record)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.forget_cached(id);
         self.pool
             .del::<(), _>(self.session_key(id))
             .await

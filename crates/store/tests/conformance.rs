@@ -32,6 +32,8 @@ enum Setup {
     RedisSentinel,
     /// One Redis server, every key under a prefix.
     RedisPrefixed,
+    /// One Redis server, without the read cache (on by default).
+    RedisUncached,
 }
 
 impl From<StoreKind> for Setup {
@@ -62,7 +64,16 @@ impl Fixture {
                     url: redis.url(4),
                     operation_timeout: StoreConfig::DEFAULT_OPERATION_TIMEOUT,
                     key_prefix: "app1:".to_owned(),
+                    read_cache: StoreConfig::DEFAULT_REDIS_READ_CACHE,
                 };
+                (config, Box::new(redis))
+            }
+            Setup::RedisUncached => {
+                let redis = RedisServer::start();
+                let mut config = StoreConfig::redis(redis.url(6));
+                if let StoreConfig::Redis { read_cache, .. } = &mut config {
+                    *read_cache = 0;
+                }
                 (config, Box::new(redis))
             }
         };
@@ -493,6 +504,7 @@ conformance_suite! {
     redis_cluster => Setup::RedisCluster,
     redis_sentinel => Setup::RedisSentinel,
     redis_prefixed => Setup::RedisPrefixed,
+    redis_uncached => Setup::RedisUncached,
     postgres => StoreKind::Postgres,
 }
 
@@ -505,6 +517,7 @@ async fn a_key_prefix_goes_before_every_key() {
         url: redis.url(5),
         operation_timeout: StoreConfig::DEFAULT_OPERATION_TIMEOUT,
         key_prefix: "app1:".to_owned(),
+        read_cache: 0,
     })
     .await
     .unwrap();
@@ -550,6 +563,7 @@ async fn a_database_in_a_cluster_url_or_a_brace_in_a_prefix_is_refused() {
         url: "redis://127.0.0.1:1/0".to_owned(),
         operation_timeout: StoreConfig::DEFAULT_OPERATION_TIMEOUT,
         key_prefix: "a{b}".to_owned(),
+        read_cache: 0,
     })
     .await
     .unwrap_err();

@@ -36,6 +36,7 @@ mod failover;
 mod helpers;
 mod login_flow;
 mod metrics;
+mod read_cache;
 mod rp_conformance;
 mod scenarios;
 mod stores;
