@@ -10,6 +10,8 @@ use crate::SessionPolicy;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sesame_auth::AuthenticatedUser;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use tower_sessions::session::Error;
 use tower_sessions::{Expiry, Session};
 
@@ -48,7 +50,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Packed<T> {
 pub(crate) async fn current_user(
     session: &Session,
     policy: &SessionPolicy,
-) -> Result<Option<AuthenticatedUser>, Error> {
+) -> Result<Option<Arc<AuthenticatedUser>>, Error> {
     let Some(user) = user(session).await? else {
         return Ok(None);
     };
@@ -86,11 +88,40 @@ async fn touch(
 }
 
 /// The logged-in user, if any, as stored (no lifetime rules applied).
-pub(crate) async fn user(session: &Session) -> Result<Option<AuthenticatedUser>, Error> {
-    Ok(session
-        .get::<Packed<AuthenticatedUser>>(USER)
-        .await?
-        .map(|Packed(user)| user))
+pub(crate) async fn user(session: &Session) -> Result<Option<Arc<AuthenticatedUser>>, Error> {
+    match session.get::<String>(USER).await? {
+        Some(packed) => decoded_user(&packed).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Users decoded lately, by their packed text. A login's user is written once and never
+/// changes, yet parsing it was the largest part of reading a session on every page view; the
+/// text itself is the key, so a hit is exactly the user the session holds.
+static DECODED_USERS: LazyLock<Mutex<HashMap<Arc<str>, Arc<AuthenticatedUser>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::with_capacity(DECODED_USERS_KEPT)));
+
+/// Users kept at most (a few KB each); when full it starts over, which a page view's cost
+/// notices less than tracking recency would.
+const DECODED_USERS_KEPT: usize = 4096;
+
+fn decoded_user(packed: &str) -> Result<Arc<AuthenticatedUser>, Error> {
+    let lock = || {
+        // A poisoned lock means a panic mid-insert; the map is still a map.
+        DECODED_USERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(user) = lock().get(packed) {
+        return Ok(user.clone());
+    }
+    let user: Arc<AuthenticatedUser> = Arc::new(serde_json::from_str(packed)?);
+    let mut users = lock();
+    if users.len() >= DECODED_USERS_KEPT {
+        users.clear();
+    }
+    users.insert(Arc::from(packed), user.clone());
+    Ok(user)
 }
 
 /// The user in a session record read straight from the store (not through a request's
@@ -143,4 +174,20 @@ pub(crate) async fn note_access_token_expiry(
 /// Ends the session: deleted from the store, so a copy of the cookie is worth nothing.
 pub(crate) async fn end(session: &Session) -> Result<(), Error> {
     session.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_user_is_decoded_once_and_a_damaged_one_is_an_error() {
+        let packed = r#"{"claims":{"sub":"decode|once","name":"Alice"},"authenticated_at":1}"#;
+        let first = decoded_user(packed).unwrap();
+        assert_eq!(first.name(), "Alice");
+        assert!(Arc::ptr_eq(&first, &decoded_user(packed).unwrap()));
+        let renamed = packed.replace("Alice", "Alicia");
+        assert_eq!(decoded_user(&renamed).unwrap().name(), "Alicia");
+        assert!(decoded_user(r#"{"claims":"#).is_err());
+    }
 }

@@ -42,7 +42,8 @@ pub struct CurrentUser(Arc<Resolved>);
 
 /// The user and where their session is, for what needs the session's tokens.
 struct Resolved {
-    user: AuthenticatedUser,
+    /// Shared with the session module's cache of decoded users.
+    user: Arc<AuthenticatedUser>,
     session: Option<(Sesame, Id)>,
     /// The request's session handle, to note a refreshed token's expiry in.
     handle: Session,
