@@ -8,6 +8,8 @@
 //!   record latencies in [`stats`].
 //! - [`sample`] watches a server from `/proc` while load runs against it.
 //! - [`backchannel`] times back-channel logouts of single users among many sessions.
+//! - [`read_cache`] times how soon a logout on a second instance is refused on the first (the
+//!   Redis read cache), and measures page views without the cache.
 //! - [`abuse`] floods `/login` and holds half-open connections, watching what that does.
 //! - [`run`] performs the steps and assembles the typed [`report`].
 //! - [`wrk`] measures the logged-in page and the ceiling a second time with `wrk`, when installed.
@@ -20,6 +22,7 @@ pub mod backchannel;
 pub mod client;
 pub mod flows;
 pub mod loadgen;
+pub mod read_cache;
 pub mod render;
 pub mod report;
 pub mod run;

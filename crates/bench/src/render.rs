@@ -2,6 +2,7 @@
 //! the text of `crates/bench/page.md` with the run's tables in place of its `{{tables}}` line.
 
 use crate::backchannel;
+use crate::read_cache;
 use crate::report::Report;
 use crate::targets;
 
@@ -11,6 +12,63 @@ const PAGE: &str = include_str!("../page.md");
 /// The whole page for `report`.
 pub fn page(report: &Report) -> String {
     PAGE.replace("{{tables}}\n", &tables(report))
+}
+
+/// The Redis read cache, for the stores on Redis: page views with it (the first table's second
+/// level) and without it, and how soon a logout elsewhere is refused.
+fn read_cache_table(md: &mut String, report: &Report) {
+    let cached = || {
+        report.stores.iter().filter_map(|run| {
+            let views = &run.levels.get(1)?.views.load;
+            Some((run, views, run.read_cache.as_ref()?))
+        })
+    };
+    if cached().next().is_none() {
+        return;
+    }
+    let rows = cached().map(|(run, on, step)| {
+        let off = &step.uncached.load;
+        let ceiling = run.ceiling.requests_per_second();
+        vec![
+            format!(
+                "{} store, {} sessions",
+                run.store,
+                count(step.uncached_sessions)
+            ),
+            format!(
+                "{} ({})",
+                thousands(on.requests_per_second),
+                percent(on.requests_per_second / ceiling)
+            ),
+            format!(
+                "{} ({})",
+                thousands(off.requests_per_second),
+                percent(off.requests_per_second / ceiling)
+            ),
+            format!("{:.2} / {:.2}", on.latency.p99_ms, off.latency.p99_ms),
+            format!(
+                "{:.2} / {:.2} / {:.2}",
+                step.quantile_ms(0.5),
+                step.quantile_ms(0.99),
+                step.max_ms()
+            ),
+            format!("{} ({} failed)", step.stale_views, step.failed),
+            format!("max < {} ms", read_cache::BOUND_MS),
+            met(step.held()).to_owned(),
+        ]
+    });
+    let header = "Redis read cache | page views/s on (of ceiling) | off (of ceiling) | p99 ms on / \
+                  off | logout on B refused on A: median / p99 / max ms | stale pages (failed) | \
+                  bound | ";
+    table(md, header, rows, false);
+    md.push_str(
+        "\n\"On\" is the store's second level above (the instance under test, cache on as by \
+         default); \"off\" is a second instance on the same Redis with `REDIS_READ_CACHE=off`, \
+         measured right after with the same cookies, against the same ceiling. Each trial views \
+         a fresh login on A twice (A now serves it from its cache), logs it out on B, and from \
+         the moment B's answer is read asks A for the page until it shows the guest page; stale \
+         pages are A's answers with the user in between.\n",
+    );
 }
 
 /// The run's numbers: the machine and plan, then page views, logins, memory, scale, back-channel
@@ -222,6 +280,8 @@ pub fn tables(report: &Report) -> String {
          showing their page afterwards, and sessions that should have stayed (the user's own \
          before, another user's throughout) showing anything else.\n",
     );
+
+    read_cache_table(&mut md, report);
 
     let rows = report.stores.iter().flat_map(|run| {
         let rows = run.abuse.rows(plan).into_iter();

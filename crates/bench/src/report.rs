@@ -9,6 +9,7 @@ use crate::abuse::Abuse;
 use crate::backchannel::BackchannelLogout;
 use crate::flows::FlowReport;
 use crate::loadgen::LoadReport;
+use crate::read_cache::ReadCacheStep;
 use crate::wrk::WrkViews;
 
 /// Everything one run measured.
@@ -71,6 +72,9 @@ pub struct Plan {
     pub half_open_check_seconds: f64,
     /// `SERVER_HEADER_READ_TIMEOUT` given to sesame; `None` leaves its default.
     pub header_read_timeout: Option<String>,
+    /// Logouts on a second instance timed until the first refuses them (stores on Redis).
+    #[serde(default)]
+    pub read_cache_trials: usize,
 }
 
 impl Plan {
@@ -93,6 +97,7 @@ impl Plan {
             // default (at most 30 s, within the 40 s bound).
             half_open_check_seconds: if quick { 10.0 } else { 40.0 },
             header_read_timeout: quick.then(|| "5s".to_owned()),
+            read_cache_trials: crate::read_cache::TRIALS / scale,
         }
     }
 }
@@ -140,6 +145,9 @@ pub struct StoreRun {
     pub bytes_per_session: Option<BytesPerSession>,
     /// Back-channel logouts, with the second level's sessions in the store.
     pub backchannel_logout: BackchannelLogout,
+    /// For the stores on Redis: page views without the read cache, and its invalidation bound.
+    #[serde(default)]
+    pub read_cache: Option<ReadCacheStep>,
     /// The abuse step.
     pub abuse: Abuse,
 }
@@ -339,6 +347,15 @@ impl Report {
     pub fn wrong_answers(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for run in &self.stores {
+            if let Some(cache) = run.read_cache.as_ref().filter(|cache| cache.failed > 0) {
+                problems.push(format!(
+                    "{} read cache: {} of {} trials failed; first: {}",
+                    run.store,
+                    cache.failed,
+                    cache.failed + cache.refused_after_ms.len(),
+                    cache.first_problem.as_deref().unwrap_or("?")
+                ));
+            }
             let logout = &run.backchannel_logout;
             if logout.wrong() > 0 {
                 problems.push(format!(

@@ -35,6 +35,7 @@ use crate::abuse;
 use crate::backchannel::{self, BackchannelLogout};
 use crate::flows::{self, FlowConfig, FlowReport, Mode, Session};
 use crate::loadgen::LoadConfig;
+use crate::read_cache::{self, ReadCacheStep};
 use crate::report::{self, Ceiling, Level, LoginCpu, Machine, PageViews, Plan, ProviderAlone};
 use crate::report::{Report, StoreRun};
 use crate::sample;
@@ -198,6 +199,10 @@ impl Run {
         levels.push(self.level(&s, &second, 0)?);
         // Here every session in the store is a real, indexed login, as in production.
         let backchannel_logout = self.backchannel_logout(app, &second)?;
+        let read_cache = match store {
+            Store::Redis | Store::RedisCluster => Some(self.read_cache(&s, &second)?),
+            Store::Memory | Store::Sqlite | Store::Postgres => None,
+        };
         let filler = plan.total_level.saturating_sub(second.len());
         let started = Instant::now();
         match store {
@@ -230,8 +235,45 @@ impl Run {
             filler_seconds,
             levels,
             backchannel_logout,
+            read_cache,
             abuse,
         })
+    }
+
+    /// The read cache's step ([`read_cache`]): a second instance without the cache serves
+    /// `sessions`' pages, then logs out fresh logins of the first, trial by trial.
+    fn read_cache(&self, s: &Sesame, sessions: &Arc<[Session]>) -> Result<ReadCacheStep> {
+        let off = [("REDIS_READ_CACHE", "off".to_owned())];
+        let b = s.second_instance(&self.tools, "uncached", &off)?;
+        let load = self.load(&b.url, sessions, true);
+        let helpers: Vec<u32> = s.redis_pid().into_iter().collect();
+        let uncached = sample::page_views(&self.runtime, &load, b.pid, &helpers)?;
+        println!(
+            "    page views, read cache off (second instance), {} sessions: {}",
+            sessions.len(),
+            describe(&uncached)
+        );
+        let trials = self.plan.read_cache_trials;
+        let (_, fresh) = self.flows(Mode::Login, &s.server.url, trials, read_cache::PREFIX)?;
+        let step = read_cache::invalidation_trials(
+            &s.server.url,
+            &b.url,
+            &fresh,
+            uncached,
+            sessions.len(),
+        );
+        let step = self.runtime.block_on(step)?;
+        println!(
+            "    read cache: {} logouts on B, refused on A after median {:.2} ms, p99 {:.2} ms, \
+             max {:.2} ms; {} stale pages, {} failed",
+            step.refused_after_ms.len(),
+            step.quantile_ms(0.5),
+            step.quantile_ms(0.99),
+            step.max_ms(),
+            step.stale_views,
+            step.failed
+        );
+        Ok(step)
     }
 
     /// The back-channel logout step with `others` logged in: its users log in, then out.

@@ -140,6 +140,8 @@ pub struct Sesame {
     database: Option<PostgresDatabase>,
     /// The redis-cluster store's six nodes.
     cluster: Option<RedisCluster>,
+    /// How it was started, for a second instance on the same store.
+    app: App,
 }
 
 impl Sesame {
@@ -172,7 +174,26 @@ impl Sesame {
             redis_port,
             database,
             cluster,
+            app,
         })
+    }
+
+    /// Another `sesame` on the same store with the same secret key (cookies from one work on
+    /// the other), on a port of its own, with `env` on top: what a load balancer spreads over.
+    /// It logs to `sesame-<name>.log` and stops when dropped.
+    pub fn second_instance(
+        &self,
+        tools: &Tools,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> Result<Server> {
+        let [port] = free_ports()?;
+        let mut app = self.app.clone();
+        app.port = port;
+        app.base_url = format!("http://127.0.0.1:{port}");
+        let mut command = app.command(&tools.bins.sesame, &self.dir);
+        command.envs(env.iter().map(|(name, value)| (name, value)));
+        Server::start(&format!("sesame-{name}"), command, &self.dir, port)
     }
 
     /// The PID of the `redis-server` working for it, if any.

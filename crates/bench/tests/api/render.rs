@@ -55,6 +55,9 @@ const TABLES: &str = "\
 |---|---|---|---|---|---|---|---|
 | memory store | 10,000 | 4 × 3 | 2.75 | 4.00 | 0 | max < 50 ms, 0 wrong | met |
 | redis store | 10,000 | 4 × 3 | 6.50 | 60.00 | 0 | max < 50 ms, 0 wrong | **missed** |
+| Redis read cache | page views/s on (of ceiling) | off (of ceiling) | p99 ms on / off | logout on B refused on A: median / p99 / max ms | stale pages (failed) | bound | |
+|---|---|---|---|---|---|---|---|
+| redis store, 10,000 sessions | 28,500 (30%) | 14,250 (15%) | 2.61 / 4.10 | 0.60 / 3.00 / 3.00 | 2 (0 failed) | max < 50 ms | met |
 | abuse | store | this run | bound | |
 |---|---|---|---|---|
 | `/login` flood, 100,000 cookieless requests at 10,000/s (0 not redirected): sessions added | memory | no outside view: see RSS | 0 | – |
@@ -72,11 +75,13 @@ const TABLES: &str = "\
 | logged-in page views under a `/login` flood held at 2,000/s | redis | 17,800 vs 23,750 req/s alone: 75%; flood 2,000/s on 0.20 cores | ≥ 80% of alone | **missed** |
 | target (2 cores) | this run | |
 |---|---|---|
-| memory store: ≥ 75% of the ceiling | 40% | **missed** |
-| memory store: p99 ≤ 10 ms at 32 connections | 2.27 ms | met |
+| memory store: ≥ 60% of the ceiling | 40% | **missed** |
+| memory store: ≥ 45% of the ceiling with wrk | 50% | met |
+| redis store: ≥ 45% of the ceiling, 0 errors | 25%, 3 errors | **missed** |
+| memory store: p99 ≤ 5 ms at 32 connections | 2.27 ms | met |
+| redis store: p99 ≤ 5 ms at 32 connections | 3.30 ms | met |
 | memory store: ≥ 300 logins/s | 800/s | met |
 | memory store: ≤ 2 KB per session | 1,680 bytes per logged-in session | met |
-| redis store: ≥ 40% of the ceiling, 0 errors | 25%, 3 errors | **missed** |
 | memory store: RSS under load ≤ 30 MB with 1,000 sessions | 16.8 MB with 1,100 sessions | met |
 | redis store: RSS under load ≤ 30 MB with 1,000 sessions | 19.9 MB with 1,100 sessions | met |
 | memory store: page views at 100,000 sessions within 10% of the first level | 110% | met |
@@ -229,9 +234,13 @@ fn back_channel_logout_figures() {
 
 #[test]
 fn every_target_names_a_store_and_a_limit() {
-    assert_eq!(targets::TARGETS.len(), 12);
+    assert_eq!(targets::TARGETS.len(), 17);
     let verdicts = targets::judge(&fixture());
-    assert_eq!(verdicts.len(), 9, "the fixture has no sqlite run");
+    assert_eq!(
+        verdicts.len(),
+        11,
+        "the fixture has memory and redis runs only"
+    );
     assert_eq!(verdicts.iter().filter(|verdict| !verdict.met).count(), 2);
 }
 
