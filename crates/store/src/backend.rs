@@ -2,13 +2,13 @@
 
 use crate::redis::RedisSessions;
 use crate::{
-    MemoryStore, PostgresStore, SessionTable, StoreError, StoreKind, postgres, redis, sqlite,
+    MemoryStore, PostgresStore, SessionTable, SqliteSessions, StoreError, StoreKind, postgres,
+    redis, sqlite,
 };
 use async_trait::async_trait;
 use std::time::Duration;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
-use tower_sessions_sqlx_store::SqliteStore;
 
 /// How to open the store: one variant per backend, each with what that backend needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ pub enum SessionBackend {
     /// Redis through a small fred connection pool (a single server, a Cluster or Sentinel).
     Redis(RedisSessions),
     /// A SQLite file through an sqlx pool.
-    Sqlite(SqliteStore, sqlx::SqlitePool),
+    Sqlite(SqliteSessions, sqlx::SqlitePool),
     /// A PostgreSQL database through an sqlx pool.
     Postgres(PostgresStore),
 }

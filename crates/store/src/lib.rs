@@ -17,6 +17,7 @@ mod redis;
 mod redis_cache;
 mod session_data;
 mod sqlite;
+mod sqlite_reads;
 mod table;
 
 pub use backend::{SessionBackend, StoreConfig};
@@ -30,4 +31,5 @@ pub use postgres::PostgresStore;
 pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
 pub use redis_cache::{READ_CACHE_PAUSES_TOTAL, READ_CACHE_READS_TOTAL};
 pub use session_data::StoredTokens;
+pub use sqlite_reads::SqliteSessions;
 pub use table::{InvalidSessionTable, SessionTable};

@@ -1,5 +1,6 @@
 //! SQLite: one file, WAL mode, created and migrated at start, expired rows swept periodically.
 
+use crate::SqliteSessions;
 use crate::{StoreError, StoredTokens};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -15,7 +16,7 @@ use tower_sessions_sqlx_store::SqliteStore;
 /// bounds the file's growth.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
-pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), StoreError> {
+pub(crate) async fn connect(url: &str) -> Result<(SqliteSessions, SqlitePool), StoreError> {
     let unavailable = |reason: String| StoreError::SqliteUnavailable {
         url: url.to_owned(),
         reason,
@@ -38,7 +39,7 @@ pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), Stor
         // for a local file that cannot have gone away.
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(2))
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(|err| unavailable(err.to_string()))?;
     let store = SqliteStore::new(pool.clone());
@@ -54,7 +55,8 @@ pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), Stor
             .map_err(|err| unavailable(format!("creating the table {table} failed: {err}")))?;
     }
 
-    let (sweeper, sweeper_pool) = (store.clone(), pool.clone());
+    let sessions = SqliteSessions::new(store.clone(), pool.clone(), options);
+    let (sweeper, sweeper_pool) = (store, pool.clone());
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
         loop {
@@ -73,7 +75,7 @@ pub(crate) async fn connect(url: &str) -> Result<(SqliteStore, SqlitePool), Stor
             }
         }
     });
-    Ok((store, pool))
+    Ok((sessions, pool))
 }
 
 /// The tables beside the sessions, each with an `expires_at` (unix ms) the sweeper prunes by.
@@ -101,7 +103,7 @@ const SIDE_TABLES: [(&str, &str); 4] = [
 
 /// Updates an existing session only (the upstream store upserts): a request that finishes after
 /// a concurrent logout must not bring the deleted session back. Same table and encoding as
-/// `SqliteStore`, which still does create, load and delete.
+/// `SqliteStore`, which still does create and delete.
 pub(crate) async fn save_existing(
     pool: &SqlitePool,
     record: &Record,
