@@ -10,6 +10,7 @@ use crate::SessionPolicy;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sesame_auth::AuthenticatedUser;
+use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use tower_sessions::session::Error;
@@ -95,15 +96,15 @@ pub(crate) async fn user(session: &Session) -> Result<Option<Arc<AuthenticatedUs
     }
 }
 
-/// Users decoded lately, by their packed text. A login's user is written once and never
-/// changes, yet parsing it was the largest part of reading a session on every page view; the
-/// text itself is the key, so a hit is exactly the user the session holds.
-static DECODED_USERS: LazyLock<Mutex<HashMap<Arc<str>, Arc<AuthenticatedUser>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::with_capacity(DECODED_USERS_KEPT)));
+/// Users decoded lately, by the SHA-256 of their packed text. A login's user is written once
+/// and never changes, yet parsing it was the largest part of reading a session on every page
+/// view. The digest stands for the text (a hit is the user this very text decodes to) at 32
+/// bytes instead of a copy of it.
+static DECODED_USERS: LazyLock<Mutex<HashMap<[u8; 32], Arc<AuthenticatedUser>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Users kept at most (a few KB each); when full it starts over, which a page view's cost
-/// notices less than tracking recency would.
-const DECODED_USERS_KEPT: usize = 4096;
+/// Users kept at most (about 1.5 KB each); when full, one makes room for the next.
+const DECODED_USERS_KEPT: usize = 2048;
 
 fn decoded_user(packed: &str) -> Result<Arc<AuthenticatedUser>, Error> {
     let lock = || {
@@ -112,15 +113,18 @@ fn decoded_user(packed: &str) -> Result<Arc<AuthenticatedUser>, Error> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     };
-    if let Some(user) = lock().get(packed) {
+    let digest: [u8; 32] = Sha256::digest(packed.as_bytes()).into();
+    if let Some(user) = lock().get(&digest) {
         return Ok(user.clone());
     }
     let user: Arc<AuthenticatedUser> = Arc::new(serde_json::from_str(packed)?);
     let mut users = lock();
-    if users.len() >= DECODED_USERS_KEPT {
-        users.clear();
+    if users.len() >= DECODED_USERS_KEPT
+        && let Some(evicted) = users.keys().next().copied()
+    {
+        users.remove(&evicted);
     }
-    users.insert(Arc::from(packed), user.clone());
+    users.insert(digest, user.clone());
     Ok(user)
 }
 

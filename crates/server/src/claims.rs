@@ -19,9 +19,8 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::{LazyLock, Mutex};
 
-/// Subjects kept at most. An entry is about the page's size (a few kilobytes); when the map is
-/// full it starts over, which is cheaper per view than tracking recency, and a thousand users
-/// viewing pages at once still mostly hit.
+/// Subjects kept at most. An entry is about the page's size (about 3 KB); when the map is full
+/// one page makes room for the next, which costs a view less than tracking recency would.
 const CAPACITY: usize = 2048;
 
 /// What must match for a kept page to be this view's page.
@@ -79,8 +78,11 @@ pub(crate) fn home_page<E>(
     let mut cache = CACHE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if cache.len() >= CAPACITY && !cache.contains_key(subject) {
-        cache.clear();
+    if cache.len() >= CAPACITY
+        && !cache.contains_key(subject)
+        && let Some(evicted) = cache.keys().next().cloned()
+    {
+        cache.remove(&evicted);
     }
     cache.insert(
         subject.to_owned(),
