@@ -176,8 +176,8 @@ async fn logout_token(client: &Client, mint: &Url, subject: &str) -> Result<Stri
     Ok(minted.logout_token)
 }
 
-/// Sesame's home page for `session`'s cookie.
-async fn home(client: &Client, app: &Url, session: &Session) -> Result<String> {
+/// Sesame's home page at `app` for `session`'s cookie; an error unless it answered 2xx.
+pub(crate) async fn home(client: &Client, app: &Url, session: &Session) -> Result<String> {
     let request = client.get(app.join("/")?).header(COOKIE, &session.cookie);
     let response = request.send().await.context("GET /")?;
     let status = response.status();

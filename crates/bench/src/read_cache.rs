@@ -17,6 +17,7 @@ use reqwest::{Client, StatusCode};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::backchannel::home;
 use crate::flows::{self, Session};
 use crate::report::PageViews;
 
@@ -150,16 +151,6 @@ async fn one_trial(client: &Client, a: &Url, b: &Url, session: &Session) -> Resu
             "A still showed the user {elapsed_ms:.0} ms after B's logout"
         );
     }
-}
-
-/// Sesame's home page at `app` for `session`'s cookie.
-async fn home(client: &Client, app: &Url, session: &Session) -> Result<String> {
-    let request = client.get(app.join("/")?).header(COOKIE, &session.cookie);
-    let response = request.send().await.context("GET /")?;
-    let status = response.status();
-    let page = response.text().await?;
-    ensure!(status.is_success(), "GET / answered {status}");
-    Ok(page)
 }
 
 #[cfg(test)]

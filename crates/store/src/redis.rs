@@ -32,19 +32,7 @@ pub(crate) async fn connect(
     check_prefix(key_prefix)?;
     let config =
         Config::from_url(url).map_err(|err| StoreError::InvalidRedisUrl(err.to_string()))?;
-    let pool = Builder::from_config(config)
-        .with_connection_config(|connection| {
-            connection.connection_timeout = operation_timeout;
-            connection.internal_command_timeout = operation_timeout;
-            // One attempt: a retry after a timeout would double the time a user waits.
-            connection.max_command_attempts = 1;
-        })
-        .with_performance_config(|performance| {
-            performance.default_command_timeout = operation_timeout;
-        })
-        // Keep reconnecting forever in the background: when Redis comes back, so do we,
-        // without a restart.
-        .set_policy(ReconnectPolicy::new_constant(0, 500))
+    let pool = bounded(Builder::from_config(config), operation_timeout)
         .build_pool(POOL_SIZE)
         .map_err(|err| StoreError::InvalidRedisUrl(err.to_string()))?;
 
@@ -77,6 +65,24 @@ pub(crate) async fn connect(
         prefix: Arc::from(key_prefix),
         cache,
     })
+}
+
+/// `builder` with every operation bounded by `operation_timeout`, tried once, and reconnecting
+/// in the background forever: an outage fails fast, and when Redis comes back so do we, without
+/// a restart. The pool and the read cache's client are built alike.
+pub(crate) fn bounded(mut builder: Builder, operation_timeout: Duration) -> Builder {
+    builder
+        .with_connection_config(|connection| {
+            connection.connection_timeout = operation_timeout;
+            connection.internal_command_timeout = operation_timeout;
+            // One attempt: a retry after a timeout would double the time a user waits.
+            connection.max_command_attempts = 1;
+        })
+        .with_performance_config(|performance| {
+            performance.default_command_timeout = operation_timeout;
+        })
+        .set_policy(ReconnectPolicy::new_constant(0, 500));
+    builder
 }
 
 /// fred ignores a database number in a Cluster URL (a Cluster has database 0 only), which would

@@ -23,7 +23,7 @@
 use crate::StoreError;
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, EventInterface, KeysInterface, TrackingInterface};
-use fred::types::config::{Config, ReconnectPolicy};
+use fred::types::config::Config;
 use fred::types::{Builder, RespVersion};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -93,17 +93,11 @@ impl ReadCache {
         let mut config =
             Config::from_url(url).map_err(|err| StoreError::InvalidRedisUrl(err.to_string()))?;
         config.version = RespVersion::RESP3;
-        let client = Builder::from_config(config)
-            .with_connection_config(|connection| {
-                connection.connection_timeout = operation_timeout;
-                connection.internal_command_timeout = operation_timeout;
-                connection.max_command_attempts = 1;
-            })
-            .with_performance_config(|performance| {
-                performance.default_command_timeout = operation_timeout;
-                performance.broadcast_channel_capacity = INVALIDATION_BACKLOG;
-            })
-            .set_policy(ReconnectPolicy::new_constant(0, 500))
+        let mut builder = crate::redis::bounded(Builder::from_config(config), operation_timeout);
+        builder.with_performance_config(|performance| {
+            performance.broadcast_channel_capacity = INVALIDATION_BACKLOG;
+        });
+        let client = builder
             .build()
             .map_err(|err| StoreError::InvalidRedisUrl(err.to_string()))?;
         let cache = Arc::new(Self {
