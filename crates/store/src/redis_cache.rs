@@ -45,7 +45,9 @@ const LIVENESS_INTERVAL: Duration = Duration::from_millis(250);
 const LIVENESS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Room for invalidations not yet applied; past it they are lost, and the cache starts over.
-const INVALIDATION_BACKLOG: usize = 16_384;
+/// fred gives all nine of a client's event channels this capacity, preallocated: 16,384 cost
+/// 15 MB of RSS, while the task applying them keeps up with far fewer.
+const INVALIDATION_BACKLOG: usize = 512;
 
 /// Session reads the cache answered (`result="hit"`) or passed to Redis (`result="miss"`, which
 /// includes every read while it is paused).
