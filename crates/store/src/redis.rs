@@ -139,17 +139,14 @@ impl std::fmt::Debug for RedisSessions {
 }
 
 impl RedisSessions {
-    /// Whether session reads go through the local read cache (it may be paused).
-    pub fn read_cache_enabled(&self) -> bool {
-        self.cache.is_some()
-    }
-
     /// How many sessions the read cache holds now (0 when it is off).
     pub fn read_cache_len(&self) -> usize {
         self.cache.as_ref().map_or(0, |cache| cache.len())
     }
 
-    /// Drops session `id` from the read cache before this instance writes or deletes it.
+    /// Drops session `id` from the read cache as this instance writes or deletes it: before, and
+    /// again after, so that a read racing the write cannot keep the old record until Redis's
+    /// own invalidation arrives.
     fn forget_cached(&self, id: &Id) {
         if let Some(cache) = &self.cache {
             cache.forget(id);
@@ -179,6 +176,7 @@ impl RedisSessions {
             )
             .await
             .map_err(backend_error)?;
+        self.forget_cached(&record.id);
         Ok(written.is_some())
     }
 }
@@ -236,10 +234,13 @@ impl SessionStore for RedisSessions {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.forget_cached(id);
-        self.pool
+        let deleted = self
+            .pool
             .del::<(), _>(self.session_key(id))
             .await
-            .map_err(backend_error)
+            .map_err(backend_error);
+        self.forget_cached(id);
+        deleted
     }
 }
 
