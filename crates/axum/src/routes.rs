@@ -266,7 +266,7 @@ async fn end_session(sesame: &Sesame, session: &Session) -> Response {
         };
         session::end(session).await?;
         if let Some(id) = &id {
-            sessions::end_by_id(sesame, id, user.as_deref()).await?;
+            sessions::end_by_id(sesame, id, user.as_ref().map(session::StoredUser::user)).await?;
         }
         Ok::<_, LoginError>(tokens.map(|(_, tokens)| tokens))
     };

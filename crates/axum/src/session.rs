@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sesame_auth::AuthenticatedUser;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use tower_sessions::session::Error;
 use tower_sessions::{Expiry, Session};
 
@@ -51,7 +51,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Packed<T> {
 pub(crate) async fn current_user(
     session: &Session,
     policy: &SessionPolicy,
-) -> Result<Option<Arc<AuthenticatedUser>>, Error> {
+) -> Result<Option<StoredUser>, Error> {
     let Some(user) = user(session).await? else {
         return Ok(None);
     };
@@ -89,43 +89,98 @@ async fn touch(
 }
 
 /// The logged-in user, if any, as stored (no lifetime rules applied).
-pub(crate) async fn user(session: &Session) -> Result<Option<Arc<AuthenticatedUser>>, Error> {
+pub(crate) async fn user(session: &Session) -> Result<Option<StoredUser>, Error> {
     match session.get::<String>(USER).await? {
-        Some(packed) => decoded_user(&packed).map(Some),
+        Some(packed) => StoredUser::read(packed).map(Some),
         None => Ok(None),
     }
 }
 
-/// Users decoded lately, by the SHA-256 of their packed text. A login's user is written once
-/// and never changes, yet parsing it was the largest part of reading a session on every page
-/// view. The digest stands for the text (a hit is the user this very text decodes to) at 32
-/// bytes instead of a copy of it.
-static DECODED_USERS: LazyLock<Mutex<HashMap<[u8; 32], Arc<AuthenticatedUser>>>> =
+/// A login's user as the session stores it, decoded only when something asks for more than when
+/// the login happened.
+///
+/// A login's user is written once and never changes, and most page views need only its login
+/// time (for the absolute timeout) and something to key a cached page by. Decoding the claims
+/// into a tree was the largest part of reading a session; keeping decoded users cost about
+/// 1.5 KB each. So the first read of a stored text decodes it, checking it whole, and notes its
+/// SHA-256 with the login time ([`KNOWN_LOGINS`], 40 bytes); later reads of the same text take
+/// the login time from there and decode only if asked for the claims.
+pub(crate) struct StoredUser {
+    packed: String,
+    fingerprint: [u8; 32],
+    authenticated_at: i64,
+    decoded: OnceLock<AuthenticatedUser>,
+}
+
+/// Login times of the stored users decoded lately, by the SHA-256 of their packed text. The
+/// digest stands for the text: a hit is a text that decoded whole before, to this login time.
+static KNOWN_LOGINS: LazyLock<Mutex<HashMap<[u8; 32], i64>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Users kept at most (about 1.5 KB each); when full, one makes room for the next.
-const DECODED_USERS_KEPT: usize = 2048;
+/// Logins noted at most (about 50 bytes each, so under 1 MB); when full, one makes room.
+const KNOWN_LOGINS_KEPT: usize = 16_384;
 
-fn decoded_user(packed: &str) -> Result<Arc<AuthenticatedUser>, Error> {
-    let lock = || {
-        // A poisoned lock means a panic mid-insert; the map is still a map.
-        DECODED_USERS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    };
-    let digest: [u8; 32] = Sha256::digest(packed.as_bytes()).into();
-    if let Some(user) = lock().get(&digest) {
-        return Ok(user.clone());
+impl StoredUser {
+    fn read(packed: String) -> Result<Self, Error> {
+        let lock = || {
+            // A poisoned lock means a panic mid-insert; the map is still a map.
+            KNOWN_LOGINS
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let fingerprint: [u8; 32] = Sha256::digest(packed.as_bytes()).into();
+        let known = lock().get(&fingerprint).copied();
+        let decoded = OnceLock::new();
+        let authenticated_at = match known {
+            Some(authenticated_at) => authenticated_at,
+            None => {
+                let user: AuthenticatedUser = serde_json::from_str(&packed)?;
+                let authenticated_at = user.authenticated_at;
+                let _ = decoded.set(user);
+                let mut known = lock();
+                if known.len() >= KNOWN_LOGINS_KEPT
+                    && let Some(evicted) = known.keys().next().copied()
+                {
+                    known.remove(&evicted);
+                }
+                known.insert(fingerprint, authenticated_at);
+                authenticated_at
+            }
+        };
+        Ok(Self {
+            packed,
+            fingerprint,
+            authenticated_at,
+            decoded,
+        })
     }
-    let user: Arc<AuthenticatedUser> = Arc::new(serde_json::from_str(packed)?);
-    let mut users = lock();
-    if users.len() >= DECODED_USERS_KEPT
-        && let Some(evicted) = users.keys().next().copied()
-    {
-        users.remove(&evicted);
+
+    /// The user, decoded on first use.
+    pub(crate) fn user(&self) -> &AuthenticatedUser {
+        self.decoded.get_or_init(|| {
+            serde_json::from_str(&self.packed).unwrap_or_else(|err| {
+                // Not expected: this very text decoded when its digest was noted. Should it
+                // happen, the login stands and shows no claims rather than failing the page.
+                tracing::error!(%err, "a stored user that decoded before does not now");
+                AuthenticatedUser {
+                    claims: serde_json::Map::new(),
+                    provider_session: None,
+                    authenticated_at: self.authenticated_at,
+                }
+            })
+        })
     }
-    users.insert(digest, user.clone());
-    Ok(user)
+
+    /// The SHA-256 of the stored user: the same for every request of one login, another for
+    /// another login or other claims.
+    pub(crate) fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
+    }
+
+    /// When the user logged in (unix seconds).
+    pub(crate) fn authenticated_at(&self) -> i64 {
+        self.authenticated_at
+    }
 }
 
 /// The user in a session record read straight from the store (not through a request's
@@ -184,14 +239,31 @@ pub(crate) async fn end(session: &Session) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    fn read(packed: &str) -> Result<StoredUser, Error> {
+        StoredUser::read(packed.to_owned())
+    }
+
     #[test]
-    fn a_stored_user_is_decoded_once_and_a_damaged_one_is_an_error() {
-        let packed = r#"{"claims":{"sub":"decode|once","name":"Alice"},"authenticated_at":1}"#;
-        let first = decoded_user(packed).unwrap();
-        assert_eq!(first.name(), "Alice");
-        assert!(Arc::ptr_eq(&first, &decoded_user(packed).unwrap()));
-        let renamed = packed.replace("Alice", "Alicia");
-        assert_eq!(decoded_user(&renamed).unwrap().name(), "Alicia");
-        assert!(decoded_user(r#"{"claims":"#).is_err());
+    fn a_stored_user_is_checked_once_decoded_when_asked_and_a_damaged_one_is_an_error() {
+        let packed = r#"{"claims":{"sub":"decode|once","name":"Alice"},"authenticated_at":7}"#;
+        let first = read(packed).unwrap();
+        assert!(
+            first.decoded.get().is_some(),
+            "the first read decodes, checking it"
+        );
+        assert_eq!(first.user().name(), "Alice");
+        let again = read(packed).unwrap();
+        assert!(
+            again.decoded.get().is_none(),
+            "a known text is not decoded again"
+        );
+        assert_eq!(again.authenticated_at(), 7);
+        assert_eq!(again.fingerprint(), first.fingerprint());
+        assert_eq!(again.user().name(), "Alice");
+        let renamed = read(&packed.replace("Alice", "Alicia")).unwrap();
+        assert_ne!(renamed.fingerprint(), first.fingerprint());
+        assert_eq!(renamed.user().name(), "Alicia");
+        assert!(read(r#"{"claims":"#).is_err());
+        assert!(read(r#"{"claims":{},"authenticated_at":"soon"}"#).is_err());
     }
 }

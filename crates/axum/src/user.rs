@@ -42,8 +42,8 @@ pub struct CurrentUser(Arc<Resolved>);
 
 /// The user and where their session is, for what needs the session's tokens.
 struct Resolved {
-    /// Shared with the session module's cache of decoded users.
-    user: Arc<AuthenticatedUser>,
+    /// Decoded on first use: a cached page needs only the fingerprint and the login time.
+    user: session::StoredUser,
     session: Option<(Sesame, Id)>,
     /// The request's session handle, to note a refreshed token's expiry in.
     handle: Session,
@@ -53,40 +53,51 @@ struct Resolved {
 
 impl std::fmt::Debug for CurrentUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CurrentUser").field(&self.0.user).finish()
+        f.debug_tuple("CurrentUser")
+            .field(self.0.user.user())
+            .finish()
     }
 }
 
 impl CurrentUser {
     /// Display name: the `name` claim, else `nickname`, `preferred_username`, `email`, `sub`.
     pub fn name(&self) -> &str {
-        self.0.user.name()
+        self.0.user.user().name()
     }
 
     /// The user's email, when the provider shares it.
     pub fn email(&self) -> Option<&str> {
-        self.0.user.email()
+        self.0.user.user().email()
     }
 
     /// The provider's stable identifier for the user (`sub`): what to key your own data by.
     pub fn subject(&self) -> &str {
-        self.0.user.subject()
+        self.0.user.user().subject()
     }
 
     /// The user's picture URL, when the provider shares one.
     pub fn picture(&self) -> Option<&str> {
-        self.0.user.picture()
+        self.0.user.user().picture()
     }
 
     /// The user's claims: the verified ID token's merged with userinfo's, as JSON. Holds no
     /// token.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.user.claims
+        &self.0.user.user().claims
     }
 
     /// When the user logged in (unix seconds): the start of the absolute session lifetime.
     pub fn authenticated_at(&self) -> i64 {
-        self.0.user.authenticated_at
+        self.0.user.authenticated_at()
+    }
+
+    /// A fingerprint of this login (the SHA-256 of the user as the session stores it): the same
+    /// on every request of one login, another whenever what is stored of the user differs
+    /// (another login, other claims). For keying what you derive from the user, like a rendered
+    /// page, without decoding the claims: asking only for this and
+    /// [`CurrentUser::authenticated_at`] decodes nothing.
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        self.0.user.fingerprint()
     }
 
     /// The user's access token, refreshed first if it is about to expire: what the
@@ -120,7 +131,7 @@ impl CurrentUser {
     }
 
     pub(crate) fn authenticated(&self) -> &AuthenticatedUser {
-        &self.0.user
+        self.0.user.user()
     }
 }
 

@@ -159,6 +159,50 @@ async fn host_handlers_share_the_session() {
     assert!(after.ends_with(" Carol"), "{after}");
 }
 
+/// A login's fingerprint keys what a host derives from the user: the same on every request of
+/// one login, another for another user's login.
+#[tokio::test]
+async fn the_fingerprint_stays_for_a_login_and_differs_for_another() {
+    async fn fingerprint(user: Option<CurrentUser>) -> String {
+        user.map_or("guest".to_owned(), |user| {
+            let hex: String = user
+                .fingerprint()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("{hex} {} {}", user.authenticated_at(), user.name())
+        })
+    }
+    let host = serve(
+        |builder| builder,
+        |sesame| {
+            Router::new()
+                .route("/fingerprint", get(fingerprint))
+                .merge(sesame.routes())
+                .layer(sesame.session_layer())
+        },
+    )
+    .await;
+    let read = || async { host.navigate("/fingerprint").await.text().await.unwrap() };
+    assert_eq!(read().await, "guest");
+    let log_in = |user| {
+        host.log_in_from(
+            axum_like_redirect(&login_for("/login", "/fingerprint")),
+            user,
+        )
+    };
+    log_in("carol").await;
+    let carol = read().await;
+    assert!(carol.ends_with(" Carol"), "{carol}");
+    assert_eq!(read().await, carol, "the same login, the same fingerprint");
+    log_in("dave").await;
+    let dave = read().await;
+    assert!(dave.ends_with(" Dave"), "{dave}");
+    let (carols, daves) = (carol.split(' ').next(), dave.split(' ').next());
+    assert_eq!(carols.map(str::len), Some(64));
+    assert_ne!(carols, daves);
+}
+
 /// A stand-in for a redirect the app would have sent, to start [`Host::log_in_from`] from any
 /// login URL.
 fn axum_like_redirect(location: &str) -> reqwest::Response {
