@@ -9,10 +9,10 @@
 
 mod app;
 mod assets;
-mod claims;
 mod error;
 pub mod metrics;
 pub mod network_watch;
+mod page_cache;
 mod routes;
 mod templates;
 

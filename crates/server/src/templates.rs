@@ -2,7 +2,7 @@
 //! embedded in the binary at build time, so a deployed `sesame` needs no files beside it. Every
 //! page links the one stylesheet and the logo at their content-hashed paths ([`crate::assets`]).
 
-use crate::{assets, claims};
+use crate::{assets, page_cache};
 use bytes::Bytes;
 use minijinja::{Environment, Value, context};
 use serde_json::{Map, Value as Json};
@@ -65,18 +65,56 @@ impl<'a> Profile<'a> {
 }
 
 /// The home page, for a guest (`None`) or a logged-in user: a logged-in user's page is
-/// rendered once per login and token expiry ([`claims::home_page`]).
-pub(crate) fn home(user: Option<&Profile<'_>>) -> Result<Bytes, minijinja::Error> {
+/// rendered once per login and token expiry ([`page_cache`]).
+pub(crate) fn home(user: Option<&CurrentUser>) -> Result<Bytes, minijinja::Error> {
     let Some(user) = user else {
         return render_home(None).map(Bytes::from);
     };
-    let key = claims::PageKey::new(
-        user.authenticated_at,
-        user.access_token_expires_at,
-        user.claims,
-    );
-    claims::home_page(user.subject, key, || render_home(Some(user)))
+    let key = page_cache::PageKey {
+        fingerprint: *user.fingerprint(),
+        access_token_expires_at: user.access_token_expires_at(),
+    };
+    HOME_PAGES.page(key, || render_home(Some(&Profile::of(user))))
 }
+
+/// Logged-in home pages kept, sharing the lines of the layout: those common to the pages of two
+/// made-up users who differ in everything a user can.
+static HOME_PAGES: LazyLock<page_cache::PageCache> = LazyLock::new(|| {
+    let sample = |name, subject, email, picture, at: i64| {
+        let claims = serde_json::json!({
+            "sub": subject, "name": name, "email": email, "email_verified": true,
+            "picture": picture,
+        });
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        let profile = Profile {
+            name,
+            subject,
+            email: Some(email),
+            picture: Some(picture),
+            claims: &claims,
+            authenticated_at: at,
+            access_token_expires_at: Some(at + 3600),
+        };
+        // A template that fails here fails on every page too, and its tests say so.
+        render_home(Some(&profile)).unwrap_or_default()
+    };
+    page_cache::PageCache::new(&[
+        sample(
+            "Ann",
+            "sample|ann",
+            "ann@a.example",
+            "https://a.example/ann.png",
+            1_700_000_000,
+        ),
+        sample(
+            "Bo",
+            "sample|bo",
+            "bo@b.example",
+            "https://b.example/bo.jpg",
+            1_800_000_000,
+        ),
+    ])
+});
 
 fn render_home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Error> {
     let user = user.map(|user| {
@@ -94,12 +132,18 @@ fn render_home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Error> {
                 .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
                 .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
             // The claims as indented JSON, as the quickstart shows them.
-            claims_pretty => claims::pretty_html(user.claims),
+            claims_pretty => pretty_html(user.claims),
         }
     });
     TEMPLATES
         .get_template("home.html")?
         .render(context! { user => user })
+}
+
+/// The claims as indented JSON (as the quickstart shows them), HTML-escaped, ready for the page.
+fn pretty_html(claims: &Map<String, Json>) -> Value {
+    let pretty = serde_json::to_string_pretty(claims).unwrap_or_default();
+    Value::from_safe_string(minijinja::HtmlEscape(&pretty).to_string())
 }
 
 /// The hue (0-359) of the avatar's initial circle: derived from the subject, so each user keeps
@@ -169,6 +213,41 @@ mod tests {
             authenticated_at: 1_704_067_200,
             access_token_expires_at: Some(1_704_070_800),
         }
+    }
+
+    #[test]
+    fn the_claims_block_is_escaped_pretty_json() {
+        let claims = json!({ "sub": "cache|test", "name": "<b>Mallory</b>" });
+        let html = pretty_html(claims.as_object().unwrap());
+        assert_eq!(
+            html.as_str().unwrap(),
+            "{\n  &quot;name&quot;: &quot;&lt;b&gt;Mallory&lt;&#x2f;b&gt;&quot;,\n  \
+             &quot;sub&quot;: &quot;cache|test&quot;\n}"
+        );
+    }
+
+    #[test]
+    fn a_kept_page_shares_the_layout_and_comes_back_the_same() {
+        let claims = alice_claims(Some("http://idp/avatars/alice.svg"));
+        let rendered = render_home(Some(&profile(&claims))).unwrap();
+        let key = page_cache::PageKey {
+            fingerprint: [0xA1; 32],
+            access_token_expires_at: Some(1),
+        };
+        let first = HOME_PAGES.page(key, || Ok::<_, ()>(rendered.clone()));
+        let kept = HOME_PAGES.page(key, || Err(()));
+        assert_eq!(first.unwrap(), rendered);
+        assert_eq!(
+            kept.unwrap(),
+            rendered,
+            "served from the cache, the same page"
+        );
+        let own = HOME_PAGES.own_len(&key.fingerprint).unwrap();
+        assert!(
+            own * 2 < rendered.len(),
+            "a kept page holds {own} of its {} bytes",
+            rendered.len()
+        );
     }
 
     #[test]

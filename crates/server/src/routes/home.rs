@@ -7,6 +7,5 @@ use sesame_axum::CurrentUser;
 
 /// Renders the home page for whoever the session says is here.
 pub(crate) async fn home(user: Option<CurrentUser>) -> Result<Html<Bytes>, PageError> {
-    let profile = user.as_ref().map(templates::Profile::of);
-    Ok(Html(templates::home(profile.as_ref())?))
+    Ok(Html(templates::home(user.as_ref())?))
 }
