@@ -9,10 +9,11 @@
 //! as the session stores it), and served again while the same login and token expiry come back.
 //! Another login, other claims or a refresh are a miss, never someone else's page or a stale one.
 //!
-//! Most of a page is the same for everyone: the layout and the template's markup. A kept page
-//! stores those lines as references into one copy of them ([`SharedLines`]) and only its own
-//! lines as bytes, about a third of the page, so that a page per active user costs about 1 KB
-//! rather than 3 KB. Serving it is copying the pieces back together, well under a microsecond.
+//! Most of a page is the same for everyone: the layout, the template's markup, a provider's
+//! claims such as `iss`. A kept page is cut into lines; those found in the shared text
+//! ([`SharedText`]) are kept as references into its one copy, the rest as the page's own bytes,
+//! so a page per active user costs about a third of the page. Serving it is copying the pieces
+//! back together, about a quarter of a microsecond.
 
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
@@ -32,113 +33,137 @@ pub(crate) struct PageKey {
     pub(crate) access_token_expires_at: Option<i64>,
 }
 
-/// Lines that every logged-in page has, kept once, for kept pages to refer to.
-pub(crate) struct SharedLines {
-    /// The lines, each with its newline, one after another.
+/// Lines many logged-in pages have, kept once, for kept pages to refer to: the layout's, in its
+/// order (so a page refers to it in a few long runs), and those two pages rendered one after the
+/// other had in common (a provider's `iss` and `aud` claims, an avatar's colour, a login
+/// minute). Lines are only ever added, so a kept page's references stay good, and only up to
+/// [`SHARED_LIMIT`] bytes.
+struct SharedText {
+    /// The lines one after another.
     text: String,
-    /// Where each line starts in `text`.
+    /// Where each line starts in `text` (the first place, for a line it holds twice).
     starts: HashMap<String, u32>,
 }
 
-impl SharedLines {
-    /// The lines found in every one of `pages` (which should differ in everything a user can
-    /// change: what they share is the layout).
-    pub(crate) fn common_to(pages: &[String]) -> Self {
-        let line_sets: Vec<HashSet<&str>> = pages
-            .iter()
-            .map(|page| page.split_inclusive('\n').collect())
-            .collect();
-        let mut shared = Self {
-            text: String::new(),
-            starts: HashMap::new(),
-        };
-        for line in pages
-            .first()
-            .into_iter()
-            .flat_map(|p| p.split_inclusive('\n'))
-        {
-            if line_sets.iter().all(|lines| lines.contains(line))
-                && !shared.starts.contains_key(line)
-                && let Ok(start) = u32::try_from(shared.text.len())
+/// Bytes of shared text at most. The layout is about 2 KB, and the lines worth sharing are met
+/// within the first pages; the rest of the room fills with the likes of login minutes.
+const SHARED_LIMIT: usize = 32 * 1024;
+
+/// The pieces a page is cut into for sharing: its lines, each with its newline.
+fn pieces_of(page: &str) -> impl Iterator<Item = &str> {
+    page.split_inclusive('\n')
+}
+
+impl SharedText {
+    /// Adds the lines of `page` that `earlier` has too, while there is room: each one not held
+    /// yet, or, `in_order`, every one, so that the text holds them in the page's order.
+    fn learn(&mut self, earlier: &str, page: &str, in_order: bool) {
+        let earlier: HashSet<&str> = pieces_of(earlier).collect();
+        for piece in pieces_of(page) {
+            if self.text.len() + piece.len() > SHARED_LIMIT {
+                return;
+            }
+            let known = self.starts.contains_key(piece);
+            if earlier.contains(piece)
+                && (in_order || !known)
+                && let Ok(start) = u32::try_from(self.text.len())
             {
-                shared.starts.insert(line.to_owned(), start);
-                shared.text.push_str(line);
+                if !known {
+                    self.starts.insert(piece.to_owned(), start);
+                }
+                self.text.push_str(piece);
             }
         }
-        shared
+    }
+
+    /// Where `piece` is in the text: right at `next` if the text goes on with it there (so a
+    /// run continues), else where it was first held.
+    fn find(&self, piece: &str, next: Option<u32>) -> Option<u32> {
+        if let Some(next) = next
+            && self.text.get(next as usize..)?.starts_with(piece)
+        {
+            return Some(next);
+        }
+        self.starts.get(piece).copied()
     }
 }
 
-/// A page as pieces: runs of shared lines and runs of its own bytes, in order.
+/// A page as runs, in order: of the shared text, or of its own bytes.
 struct CompactPage {
-    pieces: Box<[Piece]>,
-    /// The page's own bytes, the [`Piece::Own`] runs one after another.
+    runs: Box<[Run]>,
+    /// The page's own bytes, its own runs one after another.
     own: Box<[u8]>,
     len: usize,
 }
 
-#[derive(Debug, PartialEq)]
-enum Piece {
-    /// `len` bytes of [`SharedLines::text`] from `start`.
-    Shared { start: u32, len: u32 },
-    /// The next `len` bytes of the page's own.
-    Own { len: u32 },
+/// `len` bytes: of the shared text from `start`, or, when `start` is [`Run::OWN`], the page's
+/// own next ones. Eight bytes, as a kept page has a few dozen.
+#[derive(Debug, PartialEq, Clone, Copy)]
+struct Run {
+    start: u32,
+    len: u32,
+}
+
+impl Run {
+    /// Never a start in the shared text, which is far shorter.
+    const OWN: u32 = u32::MAX;
 }
 
 impl CompactPage {
-    fn new(page: &str, shared: &SharedLines) -> Self {
-        let mut pieces: Vec<Piece> = Vec::new();
+    fn new(page: &str, shared: &SharedText) -> Self {
+        let mut runs: Vec<Run> = Vec::new();
         let mut own = Vec::new();
-        for line in page.split_inclusive('\n') {
-            // A line is at most the page's size; a page over 4 GB would be kept as its own.
-            let len = u32::try_from(line.len()).unwrap_or(u32::MAX);
-            match (shared.starts.get(line), pieces.last_mut()) {
-                (
-                    Some(&start),
-                    Some(Piece::Shared {
-                        start: at,
-                        len: run,
-                    }),
-                ) if *at + *run == start => {
-                    *run += len;
+        for piece in pieces_of(page) {
+            // A piece is at most the page's size; a page over 4 GB would not be kept whole.
+            let len = u32::try_from(piece.len()).unwrap_or(u32::MAX);
+            let next = runs
+                .last()
+                .filter(|run| run.start != Run::OWN)
+                .map(|run| run.start.saturating_add(run.len));
+            let start = match shared.find(piece, next) {
+                Some(start) => start,
+                None => {
+                    own.extend_from_slice(piece.as_bytes());
+                    Run::OWN
                 }
-                (Some(&start), _) => pieces.push(Piece::Shared { start, len }),
-                (None, Some(Piece::Own { len: run })) => {
-                    *run = run.saturating_add(len);
-                    own.extend_from_slice(line.as_bytes());
+            };
+            match runs.last_mut() {
+                // Own bytes follow each other; shared pieces continue a run if they did in the
+                // shared text.
+                Some(run)
+                    if (start == Run::OWN && run.start == Run::OWN)
+                        || (start != Run::OWN
+                            && run.start != Run::OWN
+                            && run.start.saturating_add(run.len) == start) =>
+                {
+                    run.len = run.len.saturating_add(len);
                 }
-                (None, _) => {
-                    pieces.push(Piece::Own { len });
-                    own.extend_from_slice(line.as_bytes());
-                }
+                _ => runs.push(Run { start, len }),
             }
         }
         Self {
-            pieces: pieces.into_boxed_slice(),
+            runs: runs.into_boxed_slice(),
             own: own.into_boxed_slice(),
             len: page.len(),
         }
     }
 
     /// The page, copied back together.
-    fn assemble(&self, shared: &SharedLines) -> Vec<u8> {
+    fn assemble(&self, shared: &SharedText) -> Vec<u8> {
         let mut page = Vec::with_capacity(self.len);
         let mut own = self.own.iter().as_slice();
-        for piece in &self.pieces {
-            match *piece {
-                // Both always in range: the pieces were cut from these very lines and bytes.
-                Piece::Shared { start, len } => {
-                    let (start, len) = (start as usize, len as usize);
-                    if let Some(run) = shared.text.as_bytes().get(start..start + len) {
-                        page.extend_from_slice(run);
-                    }
+        for &Run { start, len } in &self.runs {
+            let len = len as usize;
+            // Always in range: the runs were cut from these very bytes.
+            if start == Run::OWN {
+                if let Some((run, rest)) = own.split_at_checked(len) {
+                    page.extend_from_slice(run);
+                    own = rest;
                 }
-                Piece::Own { len } => {
-                    if let Some((run, rest)) = own.split_at_checked(len as usize) {
-                        page.extend_from_slice(run);
-                        own = rest;
-                    }
-                }
+            } else if let Some(run) = shared.text.as_bytes().get(start as usize..)
+                && let Some(run) = run.get(..len)
+            {
+                page.extend_from_slice(run);
             }
         }
         page
@@ -150,27 +175,55 @@ struct Entry {
     page: CompactPage,
 }
 
-/// Kept pages, by login, with the shared lines they refer to.
+/// Kept pages, by login, with the shared text they refer to.
 pub(crate) struct PageCache {
-    shared: SharedLines,
-    pages: Mutex<HashMap<[u8; 32], Entry>>,
+    // One lock for the pages and the text they share: a page view holds it for a map lookup
+    // and a copy of about 3 KB.
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    shared: SharedText,
+    pages: HashMap<[u8; 32], Entry>,
+    /// The page rendered last, to find what the next one has in common with it.
+    last_rendered: String,
 }
 
 impl PageCache {
-    /// An empty cache whose pages share the lines common to `samples` (see
-    /// [`SharedLines::common_to`]).
+    /// An empty cache whose pages share what `samples` have in common, one with the next
+    /// (made-up users who differ in everything a user can: what they share is the layout).
     pub(crate) fn new(samples: &[String]) -> Self {
-        Self {
-            shared: SharedLines::common_to(samples),
-            pages: Mutex::new(HashMap::new()),
+        let mut shared = SharedText {
+            text: String::new(),
+            starts: HashMap::new(),
+        };
+        for pair in samples.windows(2) {
+            shared.learn(&pair[0], &pair[1], true);
         }
+        Self {
+            inner: Mutex::new(Inner {
+                shared,
+                pages: HashMap::new(),
+                last_rendered: samples.last().cloned().unwrap_or_default(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means another view panicked mid-insert: the map is still a map.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many bytes of its own the page kept for `fingerprint` holds.
     #[cfg(test)]
     pub(crate) fn own_len(&self, fingerprint: &[u8; 32]) -> Option<usize> {
-        let pages = self.pages.lock().ok()?;
-        pages.get(fingerprint).map(|entry| entry.page.own.len())
+        let inner = self.lock();
+        inner
+            .pages
+            .get(fingerprint)
+            .map(|entry| entry.page.own.len())
     }
 
     /// The page for `key`, rendered by `render` unless kept from an earlier view of this login.
@@ -179,24 +232,27 @@ impl PageCache {
         key: PageKey,
         render: impl FnOnce() -> Result<String, E>,
     ) -> Result<Bytes, E> {
-        // A poisoned lock only means another view panicked mid-insert: the map is still a map.
-        let lock = || {
-            self.pages
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        };
-        if let Some(entry) = lock().get(&key.fingerprint)
-            && entry.access_token_expires_at == key.access_token_expires_at
         {
-            return Ok(Bytes::from(entry.page.assemble(&self.shared)));
+            let inner = self.lock();
+            if let Some(entry) = inner.pages.get(&key.fingerprint)
+                && entry.access_token_expires_at == key.access_token_expires_at
+            {
+                return Ok(Bytes::from(entry.page.assemble(&inner.shared)));
+            }
         }
         // Rendered outside the lock: two racing views of a new login only repeat the work.
         let page = render()?;
+        let mut inner = self.lock();
+        let Inner {
+            shared,
+            pages,
+            last_rendered,
+        } = &mut *inner;
+        shared.learn(last_rendered, &page, false);
         let entry = Entry {
             access_token_expires_at: key.access_token_expires_at,
-            page: CompactPage::new(&page, &self.shared),
+            page: CompactPage::new(&page, shared),
         };
-        let mut pages = lock();
         if pages.len() >= CAPACITY
             && !pages.contains_key(&key.fingerprint)
             && let Some(evicted) = pages.keys().next().copied()
@@ -204,6 +260,7 @@ impl PageCache {
             pages.remove(&evicted);
         }
         pages.insert(key.fingerprint, entry);
+        last_rendered.clone_from(&page);
         Ok(Bytes::from(page))
     }
 }
@@ -213,41 +270,83 @@ mod tests {
     use super::*;
     use std::convert::Infallible;
 
-    fn shared() -> SharedLines {
-        SharedLines::common_to(&[
-            "<html>\n<h1>Ann</h1>\n<p>layout</p>\n<p>more</p>\n<p>Ann</p>\n</html>\n".into(),
-            "<html>\n<h1>Bob</h1>\n<p>layout</p>\n<p>more</p>\n<p>Bob</p>\n</html>\n".into(),
-        ])
+    fn shared() -> SharedText {
+        let mut shared = SharedText {
+            text: String::new(),
+            starts: HashMap::new(),
+        };
+        shared.learn(
+            "<html>\n<p>Ann</p>\n<p>layout</p>\n</div>\n<p>more</p>\n</div>\n<p>Ann</p>\n</html>\n",
+            "<html>\n<p>Bob</p>\n<p>layout</p>\n</div>\n<p>more</p>\n</div>\n<p>Bob</p>\n</html>\n",
+            true,
+        );
+        shared
     }
 
     #[test]
     fn a_page_keeps_only_its_own_lines_and_comes_back_whole() {
         let shared = shared();
-        assert_eq!(shared.text, "<html>\n<p>layout</p>\n<p>more</p>\n</html>\n");
+        let layout = "<html>\n<p>layout</p>\n</div>\n<p>more</p>\n</div>\n</html>\n";
+        assert_eq!(shared.text, layout, "the layout in order, repeats and all");
+        let page =
+            "<html>\n<p>Cy</p>\n<p>layout</p>\n</div>\n<p>more</p>\n</div>\n<p>Cy</p>\n</html>\n";
         for page in [
-            "<html>\n<h1>Cy</h1>\n<p>layout</p>\n<p>more</p>\n<p>Cy</p>\n</html>\n",
-            "<p>more</p>\n<p>layout</p>\nno newline at the end",
+            page,
+            "<p>more</p>\n</div>\n<p>layout</p>\n</div>\nno newline at the end",
             "",
             "\n\n<html>\n",
         ] {
             let compact = CompactPage::new(page, &shared);
             assert_eq!(String::from_utf8(compact.assemble(&shared)).unwrap(), page);
         }
-        let compact = CompactPage::new(
-            "<html>\n<h1>Cy</h1>\n<p>layout</p>\n<p>more</p>\n<p>Cy</p>\n</html>\n",
-            &shared,
-        );
-        assert_eq!(&*compact.own, b"<h1>Cy</h1>\n<p>Cy</p>\n");
+        let compact = CompactPage::new(page, &shared);
+        assert_eq!(&*compact.own, b"<p>Cy</p>\n<p>Cy</p>\n");
+        let own = Run {
+            start: Run::OWN,
+            len: 10,
+        };
+        let shared = |start, len| Run { start, len };
         assert_eq!(
-            &*compact.pieces,
-            [
-                Piece::Shared { start: 0, len: 7 },
-                Piece::Own { len: 12 },
-                Piece::Shared { start: 7, len: 26 },
-                Piece::Own { len: 10 },
-                Piece::Shared { start: 33, len: 8 },
-            ]
+            &*compact.runs,
+            [shared(0, 7), own, shared(7, 40), own, shared(47, 8)],
+            "the second `</div>` continues the run"
         );
+    }
+
+    #[test]
+    fn what_two_pages_in_a_row_share_is_learned_up_to_the_limit() {
+        let cache = PageCache::new(&["<p>A</p>\n<hr>\n".into(), "<p>B</p>\n<hr>\n".into()]);
+        let key = |login| PageKey {
+            fingerprint: [login; 32],
+            access_token_expires_at: None,
+        };
+        let render = |page: &str| Ok::<_, Infallible>(page.to_owned());
+        cache
+            .page(key(1), || render("<p>Cy</p>\n<hr>\niss: idp\n"))
+            .unwrap();
+        assert_eq!(
+            cache.own_len(&[1; 32]),
+            Some(19),
+            "nothing to learn from yet"
+        );
+        cache
+            .page(key(2), || render("<p>Di</p>\n<hr>\niss: idp\n"))
+            .unwrap();
+        assert_eq!(
+            cache.own_len(&[2; 32]),
+            Some(10),
+            "`iss: idp` is shared now"
+        );
+        assert_eq!(
+            cache.page(key(1), || render("")).unwrap(),
+            "<p>Cy</p>\n<hr>\niss: idp\n"
+        );
+        // A full room takes no more, and pages still come back whole.
+        let long = format!("{}\n", "x".repeat(SHARED_LIMIT));
+        cache.page(key(3), || render(&long)).unwrap();
+        cache.page(key(4), || render(&long)).unwrap();
+        assert_eq!(cache.own_len(&[4; 32]), Some(long.len()));
+        assert_eq!(cache.page(key(4), || render("")).unwrap(), long);
     }
 
     /// Renders "`tag` `expires`" through `cache`, counting renders.
@@ -272,7 +371,7 @@ mod tests {
 
     #[test]
     fn another_login_or_a_refresh_are_a_miss() {
-        let cache = PageCache::new(&["<html>\nA\n</html>\n".into(), "<html>\nB\n</html>\n".into()]);
+        let cache = PageCache::new(&[]);
         let mut renders = 0;
         let first = page(&cache, 1, Some(1), "Alice", &mut renders);
         assert_eq!(page(&cache, 1, Some(1), "changed?", &mut renders), first);

@@ -77,8 +77,8 @@ pub(crate) fn home(user: Option<&CurrentUser>) -> Result<Bytes, minijinja::Error
     HOME_PAGES.page(key, || render_home(Some(&Profile::of(user))))
 }
 
-/// Logged-in home pages kept, sharing the lines of the layout: those common to the pages of two
-/// made-up users who differ in everything a user can.
+/// Logged-in home pages kept, sharing the lines of the layout (what the pages of two made-up
+/// users who differ in everything a user can have in common) and of the pages met since.
 static HOME_PAGES: LazyLock<page_cache::PageCache> = LazyLock::new(|| {
     let sample = |name, subject, email, picture, at: i64| {
         let claims = serde_json::json!({
