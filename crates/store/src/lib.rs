@@ -13,6 +13,7 @@ mod memory;
 mod metered;
 mod postgres;
 mod postgres_data;
+mod readers;
 mod redis;
 mod redis_cache;
 mod session_data;

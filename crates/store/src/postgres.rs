@@ -9,10 +9,11 @@
 //! outcome PostgreSQL decides atomically. The encoding (a MessagePack `Record` in a `bytea`)
 //! is the same.
 
+use crate::readers::ReadConnections;
 use crate::table::SessionTable;
 use crate::{StoreConfig, StoreError};
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,14 +26,21 @@ use tower_sessions::session_store;
 /// bounds the tables' growth.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
-/// Connections per instance: page views are one primary-key read each, so a few carry a lot;
-/// many instances times this must stay under the server's `max_connections` (100 by default).
+/// Pooled connections per instance, for writes and everything but session reads; with
+/// [`READERS`], many instances times their sum must stay under the server's `max_connections`
+/// (100 by default).
 const POOL_SIZE: u32 = 8;
+
+/// Connections per instance for session reads, outside the pool ([`crate::readers`]): page
+/// views are one primary-key read each, so a few carry a lot.
+const READERS: usize = 8;
 
 /// The sessions in PostgreSQL. Cheap to clone: the pool and the statements are shared.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    /// Session reads: one round trip each, where the pool adds a ping on acquire and release.
+    readers: Arc<ReadConnections<PgConnection>>,
     pub(crate) sql: Arc<Statements>,
     /// The longest one operation may take, waiting for a connection included.
     timeout: Duration,
@@ -179,7 +187,7 @@ pub(crate) async fn connect(url: &str, table: &SessionTable) -> Result<PostgresS
         .max_connections(POOL_SIZE)
         // Waiting for a connection counts against the request: an outage is a quick 503.
         .acquire_timeout(timeout)
-        .connect_with(options);
+        .connect_with(options.clone());
     // `acquire_timeout` bounds the first connection too; this bounds a TLS handshake that hangs.
     let pool = match tokio::time::timeout(timeout * 3, connecting).await {
         Ok(Ok(pool)) => pool,
@@ -198,6 +206,7 @@ pub(crate) async fn connect(url: &str, table: &SessionTable) -> Result<PostgresS
     let sweeper = tokio::spawn(sweep(pool.clone(), sql.clone()));
     Ok(PostgresStore {
         pool,
+        readers: Arc::new(ReadConnections::new(options, READERS)),
         sql,
         timeout,
         _sweeper: Arc::new(Sweeper(sweeper)),
@@ -330,15 +339,18 @@ impl PostgresStore {
 
     /// The session, unless missing or expired (expired rows wait for the sweeper).
     pub(crate) async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row: Option<(Vec<u8>,)> = self
-            .bounded(
-                sqlx::query_as(&self.sql.load)
-                    .bind(id.to_string())
+        let id = id.to_string();
+        let read = self.readers.read(|connection| {
+            let (sql, id) = (self.sql.clone(), id.clone());
+            Box::pin(async move {
+                sqlx::query_as::<_, (Vec<u8>,)>(&sql.load)
+                    .bind(id)
                     .bind(OffsetDateTime::now_utc())
-                    .fetch_optional(&self.pool),
-            )
-            .await
-            .map_err(backend)?;
+                    .fetch_optional(connection)
+                    .await
+            })
+        });
+        let row = self.bounded(read).await.map_err(backend)?;
         row.map(|(data,)| {
             rmp_serde::from_slice(&data)
                 .map_err(|err| session_store::Error::Decode(err.to_string()))

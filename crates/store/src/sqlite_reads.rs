@@ -1,21 +1,18 @@
-//! SQLite session reads on connections of their own, outside sqlx's pool.
+//! SQLite session reads on connections of their own ([`crate::readers`]), outside sqlx's pool.
 //!
 //! Every sqlx SQLite connection is a worker thread, and every query a hand-off to it and back;
 //! a profile of a SQLite page view showed futex waits and context switches as half its CPU.
-//! sqlx's pool then pings each connection as it is returned (unconditionally, in 0.8), a
-//! second hand-off per page view for a local file that cannot have gone away. Reads (one
-//! `select` by primary key) go instead to a couple of connections held here, each behind an
-//! async lock: one hand-off per read. Writes stay on the pool.
+//! The pool's ping on release was a second hand-off per page view for a local file that cannot
+//! have gone away; reads here make one.
 //!
 //! The schema and encoding are `tower_sessions_sqlx_store`'s, which still creates and deletes.
 
+use crate::readers::ReadConnections;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions as _, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use time::OffsetDateTime;
-use tokio::sync::Mutex;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions_sqlx_store::SqliteStore;
@@ -30,21 +27,7 @@ const READERS: usize = 2;
 pub struct SqliteSessions {
     store: SqliteStore,
     pool: SqlitePool,
-    readers: Arc<Readers>,
-}
-
-struct Readers {
-    options: SqliteConnectOptions,
-    connections: Vec<Mutex<Option<SqliteConnection>>>,
-    next: AtomicUsize,
-}
-
-impl std::fmt::Debug for Readers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Readers")
-            .field("connections", &self.connections.len())
-            .finish_non_exhaustive()
-    }
+    readers: Arc<ReadConnections<SqliteConnection>>,
 }
 
 impl SqliteSessions {
@@ -53,44 +36,23 @@ impl SqliteSessions {
         Self {
             store,
             pool,
-            readers: Arc::new(Readers {
-                options,
-                connections: (0..READERS).map(|_| Mutex::new(None)).collect(),
-                next: AtomicUsize::new(0),
-            }),
+            readers: Arc::new(ReadConnections::new(options, READERS)),
         }
     }
 
     async fn read(&self, id: &Id) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        let readers = &self.readers;
-        // A free connection if there is one, else wait in turn for the next.
-        let mut slot = match readers
-            .connections
-            .iter()
-            .find_map(|slot| slot.try_lock().ok())
-        {
-            Some(slot) => slot,
-            None => {
-                let turn = readers.next.fetch_add(1, Ordering::Relaxed) % readers.connections.len();
-                readers.connections[turn].lock().await
-            }
-        };
-        let connection = match &mut *slot {
-            Some(connection) => connection,
-            empty => empty.insert(readers.options.connect().await?),
-        };
-        let read = sqlx::query_as::<_, (Vec<u8>,)>(
-            "select data from tower_sessions where id = ? and expiry_date > ?",
-        )
-        .bind(id.to_string())
-        .bind(OffsetDateTime::now_utc())
-        .fetch_optional(&mut *connection)
-        .await;
-        if read.is_err() {
-            // Whatever broke, the next read starts on a fresh connection.
-            *slot = None;
-        }
-        Ok(read?.map(|(data,)| data))
+        let id = id.to_string();
+        let read = self.readers.read(|connection| {
+            Box::pin(
+                sqlx::query_as::<_, (Vec<u8>,)>(
+                    "select data from tower_sessions where id = ? and expiry_date > ?",
+                )
+                .bind(id.clone())
+                .bind(OffsetDateTime::now_utc())
+                .fetch_optional(connection),
+            )
+        });
+        Ok(read.await?.map(|(data,)| data))
     }
 }
 
