@@ -43,6 +43,8 @@ struct SharedText {
     text: String,
     /// Where each line starts in `text` (the first place, for a line it holds twice).
     starts: HashMap<String, u32>,
+    /// A line did not fit: nothing more is learned.
+    full: bool,
 }
 
 /// Bytes of shared text at most. The layout is about 2 KB, and the lines worth sharing are met
@@ -58,9 +60,13 @@ impl SharedText {
     /// Adds the lines of `page` that `earlier` has too, while there is room: each one not held
     /// yet, or, `in_order`, every one, so that the text holds them in the page's order.
     fn learn(&mut self, earlier: &str, page: &str, in_order: bool) {
+        if self.full {
+            return;
+        }
         let earlier: HashSet<&str> = pieces_of(earlier).collect();
         for piece in pieces_of(page) {
             if self.text.len() + piece.len() > SHARED_LIMIT {
+                self.full = true;
                 return;
             }
             let known = self.starts.contains_key(piece);
@@ -196,6 +202,7 @@ impl PageCache {
         let mut shared = SharedText {
             text: String::new(),
             starts: HashMap::new(),
+            full: false,
         };
         for pair in samples.windows(2) {
             shared.learn(&pair[0], &pair[1], true);
@@ -274,6 +281,7 @@ mod tests {
         let mut shared = SharedText {
             text: String::new(),
             starts: HashMap::new(),
+            full: false,
         };
         shared.learn(
             "<html>\n<p>Ann</p>\n<p>layout</p>\n</div>\n<p>more</p>\n</div>\n<p>Ann</p>\n</html>\n",
