@@ -3,7 +3,7 @@
 //! sqlx's pool pings every connection as it is returned (unconditionally, in 0.8): for SQLite a
 //! second hand-off to the connection's worker thread per page view, for PostgreSQL a second
 //! round trip to the server. A page view is one `select` by primary key, so reads go instead to
-//! a couple of connections held here, each behind an async lock, opened when first needed. A
+//! a few connections held here, each behind an async lock, opened when first needed. A
 //! connection whose read fails or is abandoned midway (a timeout) is dropped, and a kept one
 //! that fails is replaced and the read tried once more on the new one: it may have died while
 //! idle (a server restart, a failover, an idle-connection reaper), which is no reason to fail a
