@@ -120,10 +120,11 @@ mod tests {
     }
 
     #[test]
-    fn the_stylesheet_has_a_rule_for_every_hue_step() {
+    fn the_stylesheet_has_a_rule_for_every_digit_of_the_hue() {
         let css = std::str::from_utf8(STYLESHEET.body).unwrap();
-        for step in 0..36 {
-            let rule = format!(".avatar[data-hue=\"{step}\"] {{ --hue: {}; }}", step * 10);
+        let tens = (0..36).map(|t| format!(".avatar[data-hue^=\"{t:02}\"] {{ --hue-tens: {t}; }}"));
+        let ones = (0..10).map(|o| format!(".avatar[data-hue$=\"{o}\"] {{ --hue-ones: {o}; }}"));
+        for rule in tens.chain(ones) {
             assert!(css.contains(&rule), "missing {rule}");
         }
         assert!(

@@ -124,7 +124,7 @@ fn render_home(user: Option<&Profile<'_>>) -> Result<String, minijinja::Error> {
             email_verified => user.claims.get("email_verified").and_then(Json::as_bool),
             picture => user.picture,
             initial => user.name.chars().next().map(|c| c.to_uppercase().to_string()),
-            hue => hue_step(avatar_hue(user.subject)),
+            hue => hue_digits(avatar_hue(user.subject)),
             signed_in_at => chrono::DateTime::from_timestamp(user.authenticated_at, 0)
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
             access_token_expires => user
@@ -153,11 +153,11 @@ fn avatar_hue(subject: &str) -> u16 {
     u16::from_be_bytes([digest[0], digest[1]]) % 360
 }
 
-/// The avatar's hue as one of the stylesheet's 36 steps of 10° (`data-hue="7"` is 70°), the
-/// nearest to `hue`: the page names a step, so it needs no `style=` attribute, and a 5° shift is
-/// too small to see.
-fn hue_step(hue: u16) -> u16 {
-    (hue + 5) / 10 % 36
+/// The avatar's hue as the stylesheet reads it from `data-hue`: three digits, whose first two
+/// and last one each select a rule (`067` is 6 tens and 7 ones). The page so names its exact
+/// hue without a `style=` attribute.
+fn hue_digits(hue: u16) -> String {
+    format!("{:03}", hue % 360)
 }
 
 /// The error page.
@@ -305,8 +305,8 @@ mod tests {
         assert_eq!(avatar_hue("mock|alice"), avatar_hue("mock|alice"));
         assert!(avatar_hue("mock|bob") < 360);
         assert_eq!(
-            [0, 4, 5, 70, 354, 355, 359].map(hue_step),
-            [0, 0, 1, 7, 35, 0, 0]
+            [0, 7, 67, 100, 359].map(hue_digits),
+            ["000", "007", "067", "100", "359"]
         );
     }
 
@@ -334,9 +334,9 @@ mod tests {
                 "{page}"
             );
         }
-        let step = hue_step(avatar_hue("mock|alice"));
+        let hue = hue_digits(avatar_hue("mock|alice"));
         let page = render_home(Some(&profile(&claims))).unwrap();
-        assert!(page.contains(&format!(r#"<div class="avatar" data-hue="{step}">"#)));
+        assert!(page.contains(&format!(r#"<div class="avatar" data-hue="{hue}">"#)));
     }
 
     #[test]

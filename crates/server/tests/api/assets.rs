@@ -50,7 +50,7 @@ async fn pages_link_hashed_assets_served_immutable_without_a_session() {
         (
             &stylesheet,
             "text/css; charset=utf-8",
-            ".avatar[data-hue=\"35\"]",
+            ".avatar[data-hue^=\"35\"]",
         ),
         (&logo, "image/svg+xml", "<svg"),
     ] {
