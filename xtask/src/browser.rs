@@ -3,16 +3,16 @@
 //!
 //! Every step leaves a screenshot in `target/screenshots/<store>/NN-step.png` (the directory is emptied
 //! first), wide (1280×900) and, for the pages people see most, narrow (390×844, a phone), so a person
-//! can look at what the test saw. Chromium's and chromedriver's logs go to `target/xtask/e2e/<store>/`.
+//! can look at what the test saw; each must look as its baseline does ([`crate::screenshots`]). Chromium's and chromedriver's logs go to `target/xtask/e2e/<store>/`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use serde_json::json;
 
+use crate::screenshots::Screenshots;
 use crate::webdriver::Browser;
-use crate::{emptied, target_dir};
 use sesame_testkit::bins::Store;
 
 /// The desktop window.
@@ -37,7 +37,7 @@ pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<(
     browser.goto(&home)?;
     expect_heading(&browser, "Welcome Guest")?;
     expect_styled(&browser)?;
-    shots.wide_and_narrow(&browser, "guest")?;
+    shots.wide_and_narrow(&browser, WIDE, NARROW, "guest")?;
     let login = browser.find(r#"a[href="/login"]"#)?;
     let label = browser.text(&login)?;
     ensure!(
@@ -58,7 +58,7 @@ pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<(
         banner.contains("for tests and demos only"),
         "the IdP's page does not say it is a test provider: {banner:?}"
     );
-    shots.wide_and_narrow(&browser, "idp-login")?;
+    shots.wide_and_narrow(&browser, WIDE, NARROW, "idp-login")?;
     let username = browser.find("#username")?;
     browser.clear(&username)?;
     browser.type_text(&username, "alice")?;
@@ -70,7 +70,7 @@ pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<(
     expect_url(&browser, &home)?;
     expect_profile(&browser, idp)?;
     expect_styled(&browser)?;
-    shots.wide_and_narrow(&browser, "welcome")?;
+    shots.wide_and_narrow(&browser, WIDE, NARROW, "welcome")?;
 
     // A reload keeps the session.
     browser.refresh()?;
@@ -132,10 +132,10 @@ pub fn login_logout(store: Store, base: &str, idp: &str, dir: &Path) -> Result<(
         );
     }
     expect_styled(&browser)?;
-    shots.wide_and_narrow(&browser, "error")?;
+    shots.wide_and_narrow(&browser, WIDE, NARROW, "error")?;
     browser.click(&browser.find(r#".actions a[href="/"]"#)?)?;
     expect_heading(&browser, "Welcome Guest")?;
-    Ok(())
+    shots.finish()
 }
 
 /// Waits until the page's `<h1>` reads `want`.
@@ -209,47 +209,4 @@ fn expect_profile(browser: &Browser, idp: &str) -> Result<()> {
         "the picture's alt text is {alt}"
     );
     Ok(())
-}
-
-/// Numbered screenshots in `target/screenshots/<store>/`.
-struct Screenshots {
-    /// The directory, emptied when the scenario starts.
-    dir: PathBuf,
-    /// The number of the next screenshot.
-    next: u32,
-}
-
-impl Screenshots {
-    /// Empties (or creates) `target/screenshots/<store>/`.
-    fn new(store: Store) -> Result<Self> {
-        let dir = emptied(target_dir().join("screenshots").join(store.as_str()))?;
-        Ok(Self { dir, next: 1 })
-    }
-
-    /// Saves `NN-name.png`.
-    fn take(&mut self, browser: &Browser, name: &str) -> Result<()> {
-        let path = self.dir.join(format!("{:02}-{name}.png", self.next));
-        self.next += 1;
-        browser.screenshot(&path)
-    }
-
-    /// Saves `NN-name.png` and `NN-name-narrow.png` (phone width), checking that the narrow page does
-    /// not scroll sideways, then restores the wide window.
-    fn wide_and_narrow(&mut self, browser: &Browser, name: &str) -> Result<()> {
-        self.take(browser, name)?;
-        browser.resize(NARROW)?;
-        // The screenshot first, so a failure below can be looked at.
-        self.take(browser, &format!("{name}-narrow"))?;
-        let overflow = browser.execute(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-            json!([]),
-        )?;
-        ensure!(
-            overflow.as_i64().is_some_and(|px| px <= 0),
-            "at {} px wide the {name} page scrolls sideways by {overflow} px",
-            NARROW.0
-        );
-        browser.resize(WIDE)?;
-        Ok(())
-    }
 }

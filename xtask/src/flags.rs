@@ -17,7 +17,8 @@ xflags::xflags! {
         /// HTTP and in headless Chromium (chromedriver). Needs: redis-server, postgresql at
         /// 127.0.0.1:5432 (user postgres, trust), chromium, chromium-driver, docker-compose
         /// (Debian packages; `.ci/run` sets them up). Logs go to target/xtask/e2e/<store>/, the browser's screenshots to
-        /// target/screenshots/<store>/.
+        /// target/screenshots/<store>/, each held against xtask/screenshot-baseline/ (side by side
+        /// in side-by-side/; SESAME_SCREENSHOT_BASELINE=update takes a new baseline).
         cmd test {
             /// Run end to end against this store only (memory, redis, sqlite or postgres);
             /// repeatable. Default: all four.

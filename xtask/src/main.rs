@@ -16,6 +16,7 @@ mod e2e;
 mod embed;
 mod flags;
 mod netns;
+mod screenshots;
 mod webdriver;
 
 use std::fs;
