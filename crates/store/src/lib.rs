@@ -12,7 +12,9 @@ mod kind;
 mod memory;
 mod metered;
 mod postgres;
+mod postgres_cache;
 mod postgres_data;
+mod read_cache;
 mod readers;
 mod redis;
 mod redis_cache;
@@ -29,6 +31,7 @@ pub use metered::{
     ACTIVE_SESSIONS, MeteredStore, STORE_ERRORS_TOTAL, STORE_OPERATION_SECONDS, describe_metrics,
 };
 pub use postgres::PostgresStore;
+pub use postgres_cache::{POSTGRES_READ_CACHE_PAUSES_TOTAL, POSTGRES_READ_CACHE_READS_TOTAL};
 pub use redis::{RedisSessions, check_prefix as check_redis_key_prefix};
 pub use redis_cache::{READ_CACHE_PAUSES_TOTAL, READ_CACHE_READS_TOTAL};
 pub use session_data::StoredTokens;

@@ -12,31 +12,23 @@
 //! whenever it cannot be sure invalidations still arrive: the connection dropped or reconnected
 //! (after a failover too, where the new master knows nothing of this client), the connection
 //! failed a liveness ping, or invalidations were lost in a lagging channel. It serves again
-//! only once tracking is switched back on. A read racing an invalidation never caches what it
-//! read ([`Ticket`]). Entries are also dropped after [`MAX_AGE`] whatever happens, and at most
-//! `capacity` sessions are kept.
+//! only once tracking is switched back on. What it keeps, and how a read racing an
+//! invalidation is not kept, is [`crate::read_cache`]'s.
 //!
 //! Pooled connections cannot track (the invalidations would arrive on whichever connection
 //! read), hence the client of its own. It needs Redis 6 or later and permission for `HELLO 3`
 //! and `CLIENT TRACKING`; without them Sesame runs without the cache and says so at start.
 
 use crate::StoreError;
+use crate::read_cache::{Meters, Records, Ticket};
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, EventInterface, KeysInterface, TrackingInterface};
 use fred::types::config::Config;
 use fred::types::{Builder, RespVersion};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-use time::OffsetDateTime;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tower_sessions::session::{Id, Record};
-
-/// An entry older than this is read again even if no invalidation came. It bounds what no
-/// invalidation reports: fred 10 drops the keyless invalidation Redis sends for `FLUSHALL` and
-/// `FLUSHDB`, so a flushed session is served at most this long; and anything else that fails
-/// unseen. Still, a busy session is read from Redis once in thousands of views.
-pub(crate) const MAX_AGE: Duration = Duration::from_secs(5);
 
 /// How often the tracking connection is pinged, and how long the answer may take: a connection
 /// that hangs without closing would also stop delivering invalidations, so a hung Redis or a cut
@@ -61,27 +53,14 @@ pub(crate) struct ReadCache {
     /// What goes before a session ID in its key (`prefix{` with a prefix), to map the keys in
     /// invalidations back to IDs.
     key_start: String,
-    capacity: usize,
-    state: Mutex<State>,
+    records: Records,
 }
 
-struct State {
-    /// Whether invalidations are known to arrive: tracking is on and the connection is live.
-    serving: bool,
-    /// Moves on every invalidation, flush and local write: a read that began at another epoch
-    /// may have raced one, so what it read is not kept.
-    epoch: u64,
-    entries: HashMap<Id, Entry>,
-}
-
-struct Entry {
-    record: Record,
-    read_at: Instant,
-}
-
-/// Taken before a read, handed back to [`ReadCache::keep`]: the epoch the read began in.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket(u64);
+const METERS: Meters = Meters {
+    reads: READ_CACHE_READS_TOTAL,
+    pauses: READ_CACHE_PAUSES_TOTAL,
+    store: "redis",
+};
 
 impl ReadCache {
     /// Connects the tracking client to `url` and starts tracking; `Ok(None)` (with a warning in
@@ -109,12 +88,7 @@ impl ReadCache {
                 format!("{prefix}{{")
             },
             client,
-            capacity,
-            state: Mutex::new(State {
-                serving: false,
-                epoch: 0,
-                entries: HashMap::new(),
-            }),
+            records: Records::new(capacity, METERS),
         });
         // Listen before anything is tracked, so no invalidation can go by unheard.
         let invalidations = cache.client.invalidation_rx();
@@ -153,55 +127,13 @@ impl ReadCache {
         self.client
             .start_tracking(Vec::<String>::new(), false, false, false, false)
             .await?;
-        let mut state = self.lock();
-        state.epoch += 1;
-        state.entries.clear();
-        state.serving = true;
+        self.records.resume();
         Ok(())
-    }
-
-    /// Stops serving and forgets everything until tracking is known to be on again.
-    fn stop(&self, why: &str) {
-        let mut state = self.lock();
-        if state.serving {
-            metrics::counter!(READ_CACHE_PAUSES_TOTAL).increment(1);
-            tracing::warn!(
-                why,
-                "Redis read cache paused: sessions are read from Redis until it resumes"
-            );
-        }
-        state.serving = false;
-        state.epoch += 1;
-        state.entries.clear();
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A poisoned lock means a panic mid-update; starting over is always safe for a cache.
-        self.state.lock().unwrap_or_else(|poisoned| {
-            let mut state = poisoned.into_inner();
-            state.entries.clear();
-            state.epoch += 1;
-            state
-        })
     }
 
     /// The record of session `id`, if it was read lately and nothing has changed it since.
     pub(crate) fn get(&self, id: &Id) -> Option<Record> {
-        let found = {
-            let state = self.lock();
-            state
-                .entries
-                .get(id)
-                .filter(|entry| {
-                    state.serving
-                        && entry.read_at.elapsed() < MAX_AGE
-                        && entry.record.expiry_date > OffsetDateTime::now_utc()
-                })
-                .map(|entry| entry.record.clone())
-        };
-        let result = if found.is_some() { "hit" } else { "miss" };
-        metrics::counter!(READ_CACHE_READS_TOTAL, "result" => result).increment(1);
-        found
+        self.records.get(id)
     }
 
     /// Reads `key` on the tracking connection (so Redis tracks it for this cache), with the
@@ -210,40 +142,20 @@ impl ReadCache {
         &self,
         key: String,
     ) -> Result<(Option<Vec<u8>>, Ticket), fred::error::Error> {
-        let ticket = Ticket(self.lock().epoch);
+        let ticket = self.records.ticket();
         let value = self.client.get(key).await?;
         Ok((value, ticket))
     }
 
     /// Keeps `record`, read under `ticket`, unless something changed since the read began.
     pub(crate) fn keep(&self, record: &Record, ticket: Ticket) {
-        let mut state = self.lock();
-        if !state.serving || state.epoch != ticket.0 {
-            return;
-        }
-        if state.entries.len() >= self.capacity && !state.entries.contains_key(&record.id) {
-            // Full: make room by dropping an arbitrary entry; a busy one comes back on its
-            // next view.
-            let Some(victim) = state.entries.keys().next().copied() else {
-                return;
-            };
-            state.entries.remove(&victim);
-        }
-        state.entries.insert(
-            record.id,
-            Entry {
-                record: record.clone(),
-                read_at: Instant::now(),
-            },
-        );
+        self.records.keep(record, ticket);
     }
 
     /// Drops session `id` now, as this instance writes or deletes it: its own next view must
     /// not wait for Redis's invalidation to come back.
     pub(crate) fn forget(&self, id: &Id) {
-        let mut state = self.lock();
-        state.epoch += 1;
-        state.entries.remove(id);
+        self.records.forget([id]);
     }
 
     /// The session ID in a key Redis invalidated, when it is a session's key.
@@ -259,7 +171,7 @@ impl ReadCache {
 
     /// How many sessions are kept now (for tests and the benchmark).
     pub(crate) fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.records.len()
     }
 }
 
@@ -273,30 +185,18 @@ async fn apply_invalidations(
         let received = invalidations.recv().await;
         let Some(cache) = cache.upgrade() else { return };
         match received {
-            Ok(invalidation) if invalidation.keys.is_empty() => {
-                let mut state = cache.lock();
-                state.epoch += 1;
-                state.entries.clear();
-            }
+            Ok(invalidation) if invalidation.keys.is_empty() => cache.records.forget_all(),
             Ok(invalidation) => {
                 let ids: Vec<Id> = invalidation
                     .keys
                     .iter()
                     .filter_map(|key| cache.session_id(key.as_bytes()))
                     .collect();
-                let mut state = cache.lock();
-                state.epoch += 1;
-                for id in &ids {
-                    state.entries.remove(id);
-                }
+                cache.records.forget(&ids);
             }
-            Err(RecvError::Lagged(_)) => {
-                let mut state = cache.lock();
-                state.epoch += 1;
-                state.entries.clear();
-            }
+            Err(RecvError::Lagged(_)) => cache.records.forget_all(),
             Err(RecvError::Closed) => {
-                cache.stop("the invalidation channel closed");
+                cache.records.stop("the invalidation channel closed");
                 return;
             }
         }
@@ -330,9 +230,9 @@ async fn watch_connection(
         };
         let Some(cache) = cache.upgrade() else { return };
         if let Event::Paused(why) = event {
-            cache.stop(why);
+            cache.records.stop(why);
         }
-        let serving = cache.lock().serving;
+        let serving = cache.records.serving();
         let checked = if serving {
             match tokio::time::timeout(LIVENESS_TIMEOUT, cache.client.ping::<()>(None)).await {
                 Ok(answer) => answer.map_err(|err| err.to_string()),
@@ -345,7 +245,9 @@ async fn watch_connection(
             Ok(()) if !serving => tracing::info!("Redis read cache resumed"),
             Ok(()) => {}
             Err(_) if !serving => {} // still down: the next tick tries again
-            Err(_) => cache.stop("the tracking connection did not answer a ping"),
+            Err(_) => cache
+                .records
+                .stop("the tracking connection did not answer a ping"),
         }
     }
 }
@@ -369,20 +271,7 @@ mod tests {
             } else {
                 format!("{prefix}{{")
             },
-            capacity: 2,
-            state: Mutex::new(State {
-                serving: true,
-                epoch: 0,
-                entries: HashMap::new(),
-            }),
-        }
-    }
-
-    fn record() -> Record {
-        Record {
-            id: Id::default(),
-            data: HashMap::new(),
-            expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+            records: Records::new(2, METERS),
         }
     }
 
@@ -401,44 +290,5 @@ mod tests {
             prefixed.session_id(format!("app1:sesame:tokens:{{{id}}}").as_bytes()),
             None
         );
-    }
-
-    #[test]
-    fn a_read_that_raced_a_change_is_not_kept() {
-        let cache = cache_with_prefix("");
-        let record = record();
-        let ticket = Ticket(cache.lock().epoch);
-        cache.forget(&Id::default()); // any change moves the epoch
-        cache.keep(&record, ticket);
-        assert!(cache.get(&record.id).is_none());
-        let ticket = Ticket(cache.lock().epoch);
-        cache.keep(&record, ticket);
-        assert_eq!(cache.get(&record.id).map(|kept| kept.id), Some(record.id));
-    }
-
-    #[test]
-    fn stays_within_capacity_and_serves_nothing_when_paused() {
-        let cache = cache_with_prefix("");
-        for _ in 0..5 {
-            let ticket = Ticket(cache.lock().epoch);
-            cache.keep(&record(), ticket);
-        }
-        assert_eq!(cache.len(), 2);
-        let kept = record();
-        let ticket = Ticket(cache.lock().epoch);
-        cache.keep(&kept, ticket);
-        cache.stop("test");
-        assert!(cache.get(&kept.id).is_none());
-        assert_eq!(cache.len(), 0);
-    }
-
-    #[test]
-    fn expired_records_are_not_served() {
-        let cache = cache_with_prefix("");
-        let mut expired = record();
-        expired.expiry_date = OffsetDateTime::now_utc() - time::Duration::seconds(1);
-        let ticket = Ticket(cache.lock().epoch);
-        cache.keep(&expired, ticket);
-        assert!(cache.get(&expired.id).is_none());
     }
 }
