@@ -44,6 +44,9 @@ pub enum StoreConfig {
         url: String,
         /// The session table; the tables beside it are named after it.
         table: SessionTable,
+        /// Sessions kept in the local read cache that PostgreSQL's notices keep true (0: no
+        /// cache).
+        read_cache: usize,
     },
 }
 
@@ -61,8 +64,11 @@ impl StoreConfig {
     pub const DEFAULT_SQLITE_URL: &str = "sqlite://sesame.db?mode=rwc";
     /// How long one Redis operation may take unless configured otherwise.
     pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
-    /// Sessions the Redis store's read cache keeps unless configured otherwise: a few MB.
-    pub const DEFAULT_REDIS_READ_CACHE: usize = 10_000;
+    /// Sessions the Redis and PostgreSQL stores' read caches keep unless configured otherwise:
+    /// a few MB.
+    pub const DEFAULT_READ_CACHE: usize = 10_000;
+    /// The Redis store's default, by its older name.
+    pub const DEFAULT_REDIS_READ_CACHE: usize = Self::DEFAULT_READ_CACHE;
 
     /// Redis at `url`, with the default operation timeout.
     pub fn redis(url: impl Into<String>) -> Self {
@@ -84,6 +90,7 @@ impl StoreConfig {
         Self::Postgres {
             url: url.into(),
             table,
+            read_cache: Self::DEFAULT_READ_CACHE,
         }
     }
 
@@ -130,9 +137,13 @@ impl SessionBackend {
                 let (store, pool) = sqlite::connect(url).await?;
                 Ok(Self::Sqlite(store, pool))
             }
-            StoreConfig::Postgres { url, table } => {
-                Ok(Self::Postgres(postgres::connect(url, table).await?))
-            }
+            StoreConfig::Postgres {
+                url,
+                table,
+                read_cache,
+            } => Ok(Self::Postgres(
+                postgres::connect(url, table, *read_cache).await?,
+            )),
         }
     }
 

@@ -42,6 +42,16 @@ pub fn describe_metrics() {
         "Times the Redis read cache paused and emptied itself because its connection failed, \
          reconnected or missed a ping."
     );
+    metrics::describe_counter!(
+        crate::POSTGRES_READ_CACHE_READS_TOTAL,
+        "Session reads the PostgreSQL read cache answered (result=hit) or passed to PostgreSQL \
+         (miss)."
+    );
+    metrics::describe_counter!(
+        crate::POSTGRES_READ_CACHE_PAUSES_TOTAL,
+        "Times the PostgreSQL read cache paused and emptied itself because its listening \
+         connection was lost or its heartbeat did not come back in time."
+    );
     metrics::describe_gauge!(
         ACTIVE_SESSIONS,
         "Sessions the store holds (memory: this instance's, expired ones until the next sweep; \

@@ -7,8 +7,10 @@
 //! both pass the check), and its migration gives up without creating the table when another
 //! instance creates the schema at the same moment. Here every write is one statement whose
 //! outcome PostgreSQL decides atomically. The encoding (a MessagePack `Record` in a `bytea`)
-//! is the same.
+//! is the same. Session reads go through a local read cache that a row trigger keeps true
+//! ([`crate::postgres_cache`]) unless it is turned off.
 
+use crate::postgres_cache::{self, ReadCache};
 use crate::readers::ReadConnections;
 use crate::table::SessionTable;
 use crate::{StoreConfig, StoreError};
@@ -33,7 +35,7 @@ const POOL_SIZE: u32 = 8;
 
 /// Connections per instance for session reads, outside the pool ([`crate::readers`]): page
 /// views are one primary-key read each, so a few carry a lot.
-const READERS: usize = 8;
+const READERS: usize = 16;
 
 /// The sessions in PostgreSQL. Cheap to clone: the pool and the statements are shared.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct PostgresStore {
     pub(crate) pool: PgPool,
     /// Session reads: one round trip each, where the pool adds a ping on acquire and release.
     readers: Arc<ReadConnections<PgConnection>>,
+    /// Records read lately, dropped as the trigger reports changes; `None` when off.
+    cache: Option<Arc<ReadCache>>,
     pub(crate) sql: Arc<Statements>,
     /// The longest one operation may take, waiting for a connection included.
     timeout: Duration,
@@ -77,6 +81,11 @@ pub(crate) struct Statements {
     pub(crate) unindex: String,
     /// `create ...` statements, in order.
     migration: Vec<String>,
+    /// The function the read cache's trigger calls: notifies the session's ID.
+    notify_function: String,
+    /// The trigger's name (unqualified, as `pg_trigger` holds it) and its `create trigger`.
+    trigger_name: String,
+    create_trigger: String,
     /// `delete ... where expired`, one per table, each bound to the current time.
     sweeps: Vec<String>,
 }
@@ -89,7 +98,20 @@ impl Statements {
         let leases = table.with_suffix("_leases");
         let index = table.with_suffix("_session_index");
         let expiry_index = format!(r#""{}_expiry_idx""#, table.name());
+        let notify = table.with_suffix("_notify_change");
+        let trigger_name = format!("{}_notify_change", table.name());
+        // The channel is made of checked identifier characters only: safe inside quotes.
+        let channel = postgres_cache::channel(table.name());
         Self {
+            notify_function: format!(
+                "create or replace function {notify}() returns trigger language plpgsql as \
+                 $body$ begin perform pg_notify('{channel}', old.id); return null; end $body$"
+            ),
+            create_trigger: format!(
+                "create trigger \"{trigger_name}\" after update or delete on {sessions} \
+                 for each row execute function {notify}()"
+            ),
+            trigger_name,
             // `do nothing` on a colliding ID: the caller picks another and tries again.
             insert_new: format!(
                 "insert into {sessions} (id, data, expiry_date) values ($1, $2, $3) \
@@ -174,7 +196,11 @@ impl Statements {
 
 /// Connects, creates what is missing and starts the sweeper. Fails within a few seconds when
 /// the server does not answer, naming the URL without its password.
-pub(crate) async fn connect(url: &str, table: &SessionTable) -> Result<PostgresStore, StoreError> {
+pub(crate) async fn connect(
+    url: &str,
+    table: &SessionTable,
+    read_cache: usize,
+) -> Result<PostgresStore, StoreError> {
     let timeout = StoreConfig::DEFAULT_OPERATION_TIMEOUT;
     let redacted = redact(url);
     let unavailable = |reason: String| StoreError::PostgresUnavailable {
@@ -203,10 +229,29 @@ pub(crate) async fn connect(url: &str, table: &SessionTable) -> Result<PostgresS
     migrate(&pool, table, &sql)
         .await
         .map_err(|err| unavailable(format!("creating the table {table} failed: {err}")))?;
+    let cache = if read_cache == 0 {
+        None
+    } else {
+        match notify_changes(&pool, table, &sql).await {
+            Ok(()) => {
+                let channel = postgres_cache::channel(table.name());
+                ReadCache::start(options.clone(), &pool, channel, read_cache).await
+            }
+            Err(err) => {
+                tracing::warn!(
+                    reason = %err,
+                    "the PostgreSQL read cache is off: creating its trigger on {table} failed \
+                     (it needs the right to create functions and triggers in that schema)"
+                );
+                None
+            }
+        }
+    };
     let sweeper = tokio::spawn(sweep(pool.clone(), sql.clone()));
     Ok(PostgresStore {
         pool,
         readers: Arc::new(ReadConnections::new(options, READERS)),
+        cache,
         sql,
         timeout,
         _sweeper: Arc::new(Sweeper(sweeper)),
@@ -236,6 +281,28 @@ async fn migrate(pool: &PgPool, table: &SessionTable, sql: &Statements) -> sqlx:
     }
     for statement in &sql.migration {
         sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Creates the read cache's trigger if missing (and its function, always, so a newer Sesame
+/// updates it), under the migration's lock.
+async fn notify_changes(pool: &PgPool, table: &SessionTable, sql: &Statements) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("sesame:{table}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&sql.notify_function).execute(&mut *tx).await?;
+    let exists: bool = sqlx::query_scalar(
+        "select exists (select 1 from pg_trigger where tgname = $1 and tgrelid = $2::regclass)",
+    )
+    .bind(&sql.trigger_name)
+    .bind(table.sessions())
+    .fetch_one(&mut *tx)
+    .await?;
+    if !exists {
+        sqlx::query(&sql.create_trigger).execute(&mut *tx).await?;
     }
     tx.commit().await
 }
@@ -325,20 +392,62 @@ impl PostgresStore {
     /// must not bring the deleted session back.
     pub(crate) async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = encode(record)?;
-        self.bounded(
-            sqlx::query(&self.sql.update_existing)
-                .bind(record.id.to_string())
-                .bind(data)
-                .bind(record.expiry_date)
-                .execute(&self.pool),
-        )
-        .await
-        .map(|_| ())
-        .map_err(backend)
+        self.forget_cached(&record.id);
+        let saved = self
+            .bounded(
+                sqlx::query(&self.sql.update_existing)
+                    .bind(record.id.to_string())
+                    .bind(data)
+                    .bind(record.expiry_date)
+                    .execute(&self.pool),
+            )
+            .await
+            .map(|_| ())
+            .map_err(backend);
+        self.forget_cached(&record.id);
+        saved
     }
 
-    /// The session, unless missing or expired (expired rows wait for the sweeper).
+    /// Drops session `id` from the read cache as this instance writes or deletes it: before,
+    /// and again after, so a read racing the write cannot keep what it read.
+    fn forget_cached(&self, id: &Id) {
+        if let Some(cache) = &self.cache {
+            cache.forget(id);
+        }
+    }
+
+    /// How many sessions the read cache holds now (0 when it is off).
+    pub fn read_cache_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, |cache| cache.len())
+    }
+
+    /// Whether the read cache is on and serving (it pauses while its notices may not arrive).
+    pub fn read_cache_serving(&self) -> bool {
+        self.cache.as_ref().is_some_and(|cache| cache.serving())
+    }
+
+    /// The session, unless missing or expired (expired rows wait for the sweeper). From the
+    /// read cache when it has the session.
     pub(crate) async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let ticket = match &self.cache {
+            Some(cache) => match cache.get(id) {
+                Some(record) => return Ok(Some(record)),
+                None => Some(cache.ticket()),
+            },
+            None => None,
+        };
+        let record = self.read(id).await?;
+        if let (Some(cache), Some(ticket), Some(record)) = (&self.cache, ticket, &record) {
+            // A record under another ID (never written so by Sesame) is served, not kept.
+            if record.id == *id {
+                cache.keep(record, ticket);
+            }
+        }
+        Ok(record)
+    }
+
+    /// Reads session `id` from the database.
+    async fn read(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let id = id.to_string();
         let read = self.readers.read(|connection| {
             let (sql, id) = (self.sql.clone(), id.clone());
@@ -359,14 +468,18 @@ impl PostgresStore {
     }
 
     pub(crate) async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.bounded(
-            sqlx::query(&self.sql.delete)
-                .bind(id.to_string())
-                .execute(&self.pool),
-        )
-        .await
-        .map(|_| ())
-        .map_err(backend)
+        self.forget_cached(id);
+        let deleted = self
+            .bounded(
+                sqlx::query(&self.sql.delete)
+                    .bind(id.to_string())
+                    .execute(&self.pool),
+            )
+            .await
+            .map(|_| ())
+            .map_err(backend);
+        self.forget_cached(id);
+        deleted
     }
 
     /// See [`crate::SessionBackend::claim_once`]: one `insert ... on conflict` statement.
