@@ -176,13 +176,22 @@ impl SesameBuilder {
             }
         }
 
-        if let (StoreConfig::Redis { read_cache, .. }, Some(text)) =
-            (&mut store, var(vars::REDIS_READ_CACHE))
+        // Each store with a read cache has its own variable, so a switch of SESSION_STORE never
+        // carries one store's setting to the other.
+        let read_cache = match &mut store {
+            StoreConfig::Redis { read_cache, .. } => Some((vars::REDIS_READ_CACHE, read_cache)),
+            StoreConfig::Postgres { read_cache, .. } => {
+                Some((vars::POSTGRES_READ_CACHE, read_cache))
+            }
+            StoreConfig::Memory | StoreConfig::Sqlite { .. } => None,
+        };
+        if let Some((name, read_cache)) = read_cache
+            && let Some(text) = var(name)
         {
             match read_cache_size(&text) {
                 Some(size) => *read_cache = size,
                 None => problem(
-                    vars::REDIS_READ_CACHE,
+                    name,
                     format!(
                         "`{text}` is not `on`, `off` or a number of sessions to keep (e.g. 10000)"
                     ),
@@ -328,10 +337,11 @@ fn auth0_issuer(domain: &str) -> Result<String, String> {
     Ok(issuer)
 }
 
-/// `REDIS_READ_CACHE`: `on` (the default size), `off` (or 0), or how many sessions to keep.
+/// `REDIS_READ_CACHE` or `POSTGRES_READ_CACHE`: `on` (the default size), `off` (or 0), or how
+/// many sessions to keep.
 fn read_cache_size(text: &str) -> Option<usize> {
     match text.trim().to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" => Some(StoreConfig::DEFAULT_REDIS_READ_CACHE),
+        "on" | "true" | "yes" => Some(StoreConfig::DEFAULT_READ_CACHE),
         "off" | "false" | "no" => Some(0),
         number => number.replace('_', "").parse().ok(),
     }

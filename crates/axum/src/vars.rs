@@ -53,6 +53,9 @@ pub const REDIS_URL: &str = "REDIS_URL";
 pub const REDIS_KEY_PREFIX: &str = "REDIS_KEY_PREFIX";
 /// `REDIS_READ_CACHE`: the Redis store's local read cache: `on`, `off` or its size in sessions.
 pub const REDIS_READ_CACHE: &str = "REDIS_READ_CACHE";
+/// `POSTGRES_READ_CACHE`: the PostgreSQL store's local read cache: `on`, `off` or its size in
+/// sessions.
+pub const POSTGRES_READ_CACHE: &str = "POSTGRES_READ_CACHE";
 /// `DATABASE_URL`: the SQLite or PostgreSQL store's URL.
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// `SESSION_TABLE`: the PostgreSQL store's table, `schema.table` or `table`.
@@ -160,6 +163,11 @@ pub const VARIABLES: &[Variable] = &[
         DATABASE_URL,
         "sqlite://sesame.db?mode=rwc",
         "the SQLite store's URL, or the PostgreSQL store's (postgres://, required); tables created and migrated at start",
+    ),
+    var(
+        POSTGRES_READ_CACHE,
+        "on",
+        "keep recently read sessions in memory, invalidated by PostgreSQL (a row trigger and LISTEN): on, off, or how many sessions (on: 10000)",
     ),
     var(
         SESSION_TABLE,

@@ -283,7 +283,12 @@ fn the_parser_reads_exactly_the_variables_table() {
     });
     let _ = SesameBuilder::from_lookup(|name| {
         asked.lock().unwrap().insert(name.to_owned());
-        (name == "SESSION_STORE").then(|| "postgres".to_owned())
+        // Its URL too: without one the store is refused before its read cache is asked for.
+        match name {
+            "SESSION_STORE" => Some("postgres".to_owned()),
+            "DATABASE_URL" => Some("postgres://127.0.0.1/app".to_owned()),
+            _ => None,
+        }
     });
     let _ = crate::ServeConfig::from_lookup(|name| {
         asked.lock().unwrap().insert(name.to_owned());
@@ -333,6 +338,40 @@ fn the_redis_read_cache_is_on_by_default_and_can_be_sized_or_turned_off() {
     let errors = read_cache(Some("sometimes")).unwrap_err();
     assert!(
         errors.iter().any(|line| line.contains("REDIS_READ_CACHE")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_postgres_read_cache_has_its_own_variable() {
+    let base = [
+        ("OIDC_ISSUER", "http://127.0.0.1:9000"),
+        ("OIDC_CLIENT_ID", "abc"),
+        ("OIDC_CLIENT_SECRET", "xyz"),
+        ("APP_SECRET_KEY", SECRET),
+        ("SESSION_STORE", "postgres"),
+        ("DATABASE_URL", "postgres://127.0.0.1/app"),
+    ];
+    let read_cache = |setting: Option<(&'static str, &'static str)>| {
+        let mut vars = base.to_vec();
+        vars.extend(setting);
+        match builder(&vars).map(|builder| builder.store) {
+            Ok(StoreConfig::Postgres { read_cache, .. }) => Ok(read_cache),
+            Ok(other) => panic!("not PostgreSQL: {other:?}"),
+            Err(errors) => Err(lines(errors)),
+        }
+    };
+    let on = StoreConfig::DEFAULT_READ_CACHE;
+    assert_eq!(read_cache(None), Ok(on));
+    assert_eq!(read_cache(Some(("POSTGRES_READ_CACHE", "off"))), Ok(0));
+    assert_eq!(read_cache(Some(("POSTGRES_READ_CACHE", "500"))), Ok(500));
+    // Redis's setting is not PostgreSQL's.
+    assert_eq!(read_cache(Some(("REDIS_READ_CACHE", "off"))), Ok(on));
+    let errors = read_cache(Some(("POSTGRES_READ_CACHE", "maybe"))).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|line| line.contains("POSTGRES_READ_CACHE")),
         "{errors:?}"
     );
 }
