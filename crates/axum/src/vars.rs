@@ -157,7 +157,7 @@ pub const VARIABLES: &[Variable] = &[
     var(
         REDIS_READ_CACHE,
         "on",
-        "keep recently read sessions in memory, invalidated by Redis (client tracking): on, off, or how many sessions (on: 10000)",
+        "keep recently read sessions in memory, invalidated by Redis (client tracking): on, off, or how many sessions (on: 16384)",
     ),
     var(
         DATABASE_URL,
@@ -167,7 +167,7 @@ pub const VARIABLES: &[Variable] = &[
     var(
         POSTGRES_READ_CACHE,
         "on",
-        "keep recently read sessions in memory, invalidated by PostgreSQL (a row trigger and LISTEN): on, off, or how many sessions (on: 10000)",
+        "keep recently read sessions in memory, invalidated by PostgreSQL (a row trigger and LISTEN): on, off, or how many sessions (on: 16384)",
     ),
     var(
         SESSION_TABLE,

@@ -64,9 +64,10 @@ impl StoreConfig {
     pub const DEFAULT_SQLITE_URL: &str = "sqlite://sesame.db?mode=rwc";
     /// How long one Redis operation may take unless configured otherwise.
     pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
-    /// Sessions the Redis and PostgreSQL stores' read caches keep unless configured otherwise:
-    /// a few MB.
-    pub const DEFAULT_READ_CACHE: usize = 10_000;
+    /// Sessions the Redis and PostgreSQL stores' read caches keep unless configured otherwise,
+    /// about 1.5 KB each: as many logins as the page cache and the known-logins map keep, so
+    /// an instance serving up to that many active users misses only on a change.
+    pub const DEFAULT_READ_CACHE: usize = 16_384;
     /// The Redis store's default, by its older name.
     pub const DEFAULT_REDIS_READ_CACHE: usize = Self::DEFAULT_READ_CACHE;
 
