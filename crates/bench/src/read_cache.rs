@@ -1,6 +1,6 @@
-//! The Redis read cache's step (issue 14), for the stores on Redis: a second `sesame` (B) on the
-//! same Redis and secret key, with `REDIS_READ_CACHE=off`, beside the measured one (A, cache on
-//! as by default).
+//! The read cache's step (issue 14), for the stores on Redis and PostgreSQL: a second `sesame`
+//! (B) on the same store and secret key, with `REDIS_READ_CACHE=off` or `POSTGRES_READ_CACHE=off`,
+//! beside the measured one (A, cache on as by default).
 //!
 //! - Page views on B with the second level's cookies: the same pages without the cache.
 //! - The invalidation bound, trial by trial: a fresh login is viewed on A twice (so A serves it

@@ -57,13 +57,14 @@ fn read_cache_table(md: &mut String, report: &Report) {
             met(step.held()).to_owned(),
         ]
     });
-    let header = "Redis read cache | page views/s on (of ceiling) | off (of ceiling) | p99 ms on / \
+    let header = "read cache | page views/s on (of ceiling) | off (of ceiling) | p99 ms on / \
                   off | logout on B refused on A: median / p99 / max ms | stale pages (failed) | \
                   bound | ";
     table(md, header, rows, false);
     md.push_str(
         "\n\"On\" is the store's second level above (the instance under test, cache on as by \
-         default); \"off\" is a second instance on the same Redis with `REDIS_READ_CACHE=off`, \
+         default); \"off\" is a second instance on the same Redis or PostgreSQL with \
+         `REDIS_READ_CACHE=off` or `POSTGRES_READ_CACHE=off`, \
          measured right after with the same cookies, against the same ceiling. Each trial views \
          a fresh login on A twice (A now serves it from its cache), logs it out on B, and from \
          the moment B's answer is read asks A for the page until it shows the guest page; stale \

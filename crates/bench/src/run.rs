@@ -200,8 +200,10 @@ impl Run {
         // Here every session in the store is a real, indexed login, as in production.
         let backchannel_logout = self.backchannel_logout(app, &second)?;
         let read_cache = match store {
-            Store::Redis | Store::RedisCluster => Some(self.read_cache(&s, &second)?),
-            Store::Memory | Store::Sqlite | Store::Postgres => None,
+            Store::Redis | Store::RedisCluster | Store::Postgres => {
+                Some(self.read_cache(&s, &second)?)
+            }
+            Store::Memory | Store::Sqlite => None,
         };
         let filler = plan.total_level.saturating_sub(second.len());
         let started = Instant::now();
@@ -243,7 +245,11 @@ impl Run {
     /// The read cache's step ([`read_cache`]): a second instance without the cache serves
     /// `sessions`' pages, then logs out fresh logins of the first, trial by trial.
     fn read_cache(&self, s: &Sesame, sessions: &Arc<[Session]>) -> Result<ReadCacheStep> {
-        let off = [("REDIS_READ_CACHE", "off".to_owned())];
+        let variable = match s.store {
+            Store::Postgres => "POSTGRES_READ_CACHE",
+            _ => "REDIS_READ_CACHE",
+        };
+        let off = [(variable, "off".to_owned())];
         let b = s.second_instance(&self.tools, "uncached", &off)?;
         let load = self.load(&b.url, sessions, true);
         let helpers: Vec<u32> = s.redis_pid().into_iter().collect();

@@ -55,7 +55,7 @@ const TABLES: &str = "\
 |---|---|---|---|---|---|---|---|
 | memory store | 10,000 | 4 × 3 | 2.75 | 4.00 | 0 | max < 50 ms, 0 wrong | met |
 | redis store | 10,000 | 4 × 3 | 6.50 | 60.00 | 0 | max < 50 ms, 0 wrong | **missed** |
-| Redis read cache | page views/s on (of ceiling) | off (of ceiling) | p99 ms on / off | logout on B refused on A: median / p99 / max ms | stale pages (failed) | bound | |
+| read cache | page views/s on (of ceiling) | off (of ceiling) | p99 ms on / off | logout on B refused on A: median / p99 / max ms | stale pages (failed) | bound | |
 |---|---|---|---|---|---|---|---|
 | redis store, 10,000 sessions | 28,500 (30%) | 14,250 (15%) | 2.61 / 4.10 | 0.60 / 3.00 / 3.00 | 2 (0 failed) | max < 50 ms | met |
 | abuse | store | this run | bound | |
