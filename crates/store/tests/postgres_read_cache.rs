@@ -7,24 +7,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+mod cache_checks;
+
+use cache_checks::{BOUND, record, until_reads};
+
 use sesame_store::{SessionBackend, SessionTable, StoreConfig};
 use sesame_testkit::PostgresDatabase;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
 use tower_sessions::SessionStore;
-use tower_sessions::session::{Id, Record};
-
-/// How long a change elsewhere may still be served: the issue's bound for the whole path.
-const BOUND: Duration = Duration::from_secs(2);
-
-fn record(name: &str) -> Record {
-    Record {
-        id: Id::default(),
-        data: HashMap::from([("name".to_owned(), serde_json::json!(name))]),
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
-    }
-}
+use tower_sessions::session::Id;
 
 async fn connect(database: &PostgresDatabase, read_cache: usize) -> SessionBackend {
     let mut config = StoreConfig::postgres(database.url(), SessionTable::default());
@@ -61,28 +52,6 @@ fn delete_unseen(database: &PostgresDatabase, id: &Id) {
              delete from sesame.sessions where id = '{id}'"
         ))
         .unwrap();
-}
-
-/// Polls `store` until session `id` reads as `expected` (its name, or gone), returning how long
-/// that took; fails past [`BOUND`].
-async fn until_reads(store: &SessionBackend, id: &Id, expected: Option<&str>) -> Duration {
-    let started = Instant::now();
-    loop {
-        let name = store
-            .load(id)
-            .await
-            .unwrap()
-            .map(|record| record.data["name"].clone());
-        if name.as_ref().and_then(|name| name.as_str()) == expected {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < BOUND,
-            "still read {name:?} after {:?}, expected {expected:?}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 #[tokio::test]

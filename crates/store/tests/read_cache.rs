@@ -4,24 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+mod cache_checks;
+
+use cache_checks::{BOUND, record, until_reads, until_reads_within};
+
 use sesame_store::{SessionBackend, StoreConfig};
 use sesame_testkit::RedisServer;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
 use tower_sessions::SessionStore;
-use tower_sessions::session::{Id, Record};
-
-/// How long a change elsewhere may still be served: the bound for the whole path.
-const BOUND: Duration = Duration::from_secs(2);
-
-fn record(name: &str) -> Record {
-    Record {
-        id: Id::default(),
-        data: HashMap::from([("name".to_owned(), serde_json::json!(name))]),
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
-    }
-}
 
 async fn connect(redis: &RedisServer, read_cache: usize) -> SessionBackend {
     let mut config = StoreConfig::redis(redis.url(0));
@@ -49,37 +39,6 @@ fn gets_served(redis: &RedisServer) -> u64 {
         .find_map(|line| line.strip_prefix("cmdstat_get:calls="))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |calls| calls.parse().unwrap())
-}
-
-/// Polls `store` until session `id` reads as `expected` (its name, or gone), returning how long
-/// that took; fails past [`BOUND`].
-async fn until_reads(store: &SessionBackend, id: &Id, expected: Option<&str>) -> Duration {
-    until_reads_within(store, id, expected, BOUND).await
-}
-
-async fn until_reads_within(
-    store: &SessionBackend,
-    id: &Id,
-    expected: Option<&str>,
-    bound: Duration,
-) -> Duration {
-    let started = Instant::now();
-    loop {
-        let name = store
-            .load(id)
-            .await
-            .unwrap()
-            .map(|record| record.data["name"].clone());
-        if name.as_ref().and_then(|name| name.as_str()) == expected {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < bound,
-            "still read {name:?} after {:?}, expected {expected:?}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 #[tokio::test]
