@@ -68,8 +68,6 @@ impl StoreConfig {
     /// about 1.5 KB each: as many logins as the page cache and the known-logins map keep, so
     /// an instance serving up to that many active users misses only on a change.
     pub const DEFAULT_READ_CACHE: usize = 16_384;
-    /// The Redis store's default, by its older name.
-    pub const DEFAULT_REDIS_READ_CACHE: usize = Self::DEFAULT_READ_CACHE;
 
     /// Redis at `url`, with the default operation timeout.
     pub fn redis(url: impl Into<String>) -> Self {
@@ -77,7 +75,7 @@ impl StoreConfig {
             url: url.into(),
             operation_timeout: Self::DEFAULT_OPERATION_TIMEOUT,
             key_prefix: String::new(),
-            read_cache: Self::DEFAULT_REDIS_READ_CACHE,
+            read_cache: Self::DEFAULT_READ_CACHE,
         }
     }
 

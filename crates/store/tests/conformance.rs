@@ -64,7 +64,7 @@ impl Fixture {
                     url: redis.url(4),
                     operation_timeout: StoreConfig::DEFAULT_OPERATION_TIMEOUT,
                     key_prefix: "app1:".to_owned(),
-                    read_cache: StoreConfig::DEFAULT_REDIS_READ_CACHE,
+                    read_cache: StoreConfig::DEFAULT_READ_CACHE,
                 };
                 (config, Box::new(redis))
             }

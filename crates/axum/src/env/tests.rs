@@ -311,25 +311,39 @@ fn the_parser_reads_exactly_the_variables_table() {
     assert_eq!(asked, table);
 }
 
-#[test]
-fn the_redis_read_cache_is_on_by_default_and_can_be_sized_or_turned_off() {
-    let base = [
+/// The read cache size a store's settings plus `extra` give, or the startup errors.
+fn read_cache_with(
+    store: &[(&'static str, &'static str)],
+    extra: &[(&'static str, &'static str)],
+) -> Result<usize, Vec<String>> {
+    let mut vars = vec![
         ("OIDC_ISSUER", "http://127.0.0.1:9000"),
         ("OIDC_CLIENT_ID", "abc"),
         ("OIDC_CLIENT_SECRET", "xyz"),
         ("APP_SECRET_KEY", SECRET),
-        ("SESSION_STORE", "redis"),
     ];
-    let read_cache = |setting: Option<&str>| {
-        let mut vars = base.to_vec();
-        vars.extend(setting.map(|value| ("REDIS_READ_CACHE", value)));
-        match builder(&vars).map(|builder| builder.store) {
-            Ok(StoreConfig::Redis { read_cache, .. }) => Ok(read_cache),
-            Ok(other) => panic!("not Redis: {other:?}"),
-            Err(errors) => Err(lines(errors)),
+    vars.extend_from_slice(store);
+    vars.extend_from_slice(extra);
+    match builder(&vars).map(|builder| builder.store) {
+        Ok(StoreConfig::Redis { read_cache, .. } | StoreConfig::Postgres { read_cache, .. }) => {
+            Ok(read_cache)
         }
+        Ok(other) => panic!("a store without a read cache: {other:?}"),
+        Err(errors) => Err(lines(errors)),
+    }
+}
+
+#[test]
+fn the_redis_read_cache_is_on_by_default_and_can_be_sized_or_turned_off() {
+    let redis = [("SESSION_STORE", "redis")];
+    let read_cache = |setting: Option<&'static str>| {
+        let extra: Vec<_> = setting
+            .map(|value| ("REDIS_READ_CACHE", value))
+            .into_iter()
+            .collect();
+        read_cache_with(&redis, &extra)
     };
-    let on = StoreConfig::DEFAULT_REDIS_READ_CACHE;
+    let on = StoreConfig::DEFAULT_READ_CACHE;
     assert_eq!(read_cache(None), Ok(on));
     assert_eq!(read_cache(Some("on")), Ok(on));
     assert_eq!(read_cache(Some("OFF")), Ok(0));
@@ -344,30 +358,18 @@ fn the_redis_read_cache_is_on_by_default_and_can_be_sized_or_turned_off() {
 
 #[test]
 fn the_postgres_read_cache_has_its_own_variable() {
-    let base = [
-        ("OIDC_ISSUER", "http://127.0.0.1:9000"),
-        ("OIDC_CLIENT_ID", "abc"),
-        ("OIDC_CLIENT_SECRET", "xyz"),
-        ("APP_SECRET_KEY", SECRET),
+    let postgres = [
         ("SESSION_STORE", "postgres"),
         ("DATABASE_URL", "postgres://127.0.0.1/app"),
     ];
-    let read_cache = |setting: Option<(&'static str, &'static str)>| {
-        let mut vars = base.to_vec();
-        vars.extend(setting);
-        match builder(&vars).map(|builder| builder.store) {
-            Ok(StoreConfig::Postgres { read_cache, .. }) => Ok(read_cache),
-            Ok(other) => panic!("not PostgreSQL: {other:?}"),
-            Err(errors) => Err(lines(errors)),
-        }
-    };
+    let read_cache = |setting: &[(&'static str, &'static str)]| read_cache_with(&postgres, setting);
     let on = StoreConfig::DEFAULT_READ_CACHE;
-    assert_eq!(read_cache(None), Ok(on));
-    assert_eq!(read_cache(Some(("POSTGRES_READ_CACHE", "off"))), Ok(0));
-    assert_eq!(read_cache(Some(("POSTGRES_READ_CACHE", "500"))), Ok(500));
+    assert_eq!(read_cache(&[]), Ok(on));
+    assert_eq!(read_cache(&[("POSTGRES_READ_CACHE", "off")]), Ok(0));
+    assert_eq!(read_cache(&[("POSTGRES_READ_CACHE", "500")]), Ok(500));
     // Redis's setting is not PostgreSQL's.
-    assert_eq!(read_cache(Some(("REDIS_READ_CACHE", "off"))), Ok(on));
-    let errors = read_cache(Some(("POSTGRES_READ_CACHE", "maybe"))).unwrap_err();
+    assert_eq!(read_cache(&[("REDIS_READ_CACHE", "off")]), Ok(on));
+    let errors = read_cache(&[("POSTGRES_READ_CACHE", "maybe")]).unwrap_err();
     assert!(
         errors
             .iter()
