@@ -53,7 +53,7 @@
 //! # Metrics
 //! Logins, logouts, refreshes, store and provider calls are recorded through the `metrics`
 //! facade, a no-op until the application installs a recorder; [`describe_metrics`] gives
-//! their HELP text and [`metrics::record_http_request`] counts requests by route. See
+//! their HELP text and [`metrics::RecordHttpRequestsLayer`] counts requests by route. See
 //! [`metrics`] for the names and labels.
 //!
 //! # What this library does not do
