@@ -32,7 +32,7 @@ impl SessionLayer {
         let https = sesame.is_https();
         let idle = sesame.session_policy().idle_timeout;
         let sessions = SessionManagerLayer::new(sesame.store().clone())
-            .with_name(sesame.cookie_name().to_owned())
+            .with_name(sesame.cookie_name())
             .with_secure(https)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
