@@ -266,6 +266,33 @@ async fn many_sessions_are_independent(store: SessionBackend) {
     }
 }
 
+/// Many reads at once, of sessions that exist (each asked for twice) and of some that do not:
+/// each read gets its own session or nothing (the SQLite store answers reads waiting together
+/// with one query).
+async fn concurrent_reads_each_get_their_own_session(store: SessionBackend) {
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..150 {
+        let mut session = record(hour(), serde_json::json!(i));
+        store.create(&mut session).await.unwrap();
+        for _ in 0..2 {
+            let (store, id) = (store.clone(), session.id);
+            reads.spawn(async move { (Some(i), store.load(&id).await) });
+        }
+        if i % 3 == 0 {
+            let store = store.clone();
+            reads.spawn(async move { (None, store.load(&Id::default()).await) });
+        }
+    }
+    let mut answered = 0;
+    while let Some(read) = reads.join_next().await {
+        let (expected, loaded) = read.unwrap();
+        let value = loaded.unwrap().map(|record| record.data["value"].clone());
+        assert_eq!(value, expected.map(|i| serde_json::json!(i)));
+        answered += 1;
+    }
+    assert_eq!(answered, 350);
+}
+
 /// 16 concurrent claims of one key: exactly one wins; others keys are independent; a claim
 /// can be made again once its time has passed.
 async fn a_claim_has_exactly_one_winner(store: SessionBackend) {
@@ -478,6 +505,7 @@ macro_rules! conformance_suite {
                 large_records_round_trip,
                 a_claim_has_exactly_one_winner,
                 many_sessions_are_independent,
+                concurrent_reads_each_get_their_own_session,
                 tokens_are_replaced_by_compare_and_set,
                 a_lease_has_one_holder_and_only_it_releases,
                 the_index_finds_what_was_filed,
