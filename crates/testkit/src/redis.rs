@@ -261,6 +261,27 @@ impl RedisServer {
     pub fn cli(&self, db: u8, args: &[&str]) -> String {
         cli(self.dir.path(), self.port, self.tls, db, args).unwrap_or_else(|e| panic!("{e}"))
     }
+
+    /// How many times this server has run `command` (lowercase, as `get`) since it started or
+    /// since `CONFIG RESETSTAT`, from `INFO commandstats`: what a test counts round trips by.
+    pub fn calls(&self, command: &str) -> u64 {
+        command_calls(&self.cli(0, &["INFO", "commandstats"]), command)
+    }
+}
+
+/// `command`'s `calls=` in the text of `INFO commandstats`; 0 for a command not run yet (Redis
+/// lists only commands it has run).
+fn command_calls(commandstats: &str, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:calls=");
+    commandstats
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| {
+            calls
+                .parse()
+                .unwrap_or_else(|_| panic!("INFO commandstats: calls={calls}"))
+        })
 }
 
 impl Drop for RedisServer {
@@ -269,5 +290,20 @@ impl Drop for RedisServer {
         if let Some(child) = &self.child {
             child.signal("-CONT");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_calls;
+
+    #[test]
+    fn calls_are_read_from_commandstats_and_unlisted_commands_ran_none() {
+        let stats = "# Commandstats\r\n\
+                     cmdstat_get:calls=20,usec=50,usec_per_call=2.50,rejected_calls=0\r\n\
+                     cmdstat_getex:calls=3,usec=9,usec_per_call=3.00,rejected_calls=0\r\n";
+        assert_eq!(command_calls(stats, "get"), 20);
+        assert_eq!(command_calls(stats, "getex"), 3);
+        assert_eq!(command_calls(stats, "set"), 0);
     }
 }

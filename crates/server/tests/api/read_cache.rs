@@ -12,14 +12,9 @@ use std::time::{Duration, Instant};
 /// How long after a logout on B a page view on A may still show the user (the bound).
 const BOUND: Duration = Duration::from_secs(2);
 
-/// `GET`s the app's Redis has answered so far, from `INFO commandstats`.
+/// `GET`s the app's Redis has answered so far.
 fn gets_served(app: &TestApp) -> u64 {
-    let stats = app.backing.redis().cli(0, &["INFO", "commandstats"]);
-    stats
-        .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_get:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |calls| calls.parse().unwrap())
+    app.backing.redis().calls("get")
 }
 
 async fn logout_at(app: &TestApp, cookie: &str) {
