@@ -33,7 +33,8 @@ xflags::xflags! {
         /// more sessions. Writes target/bench/bench.{md,json} and, on a full run, docs/benchmark.md.
         /// Needs redis-server and sqlite3 for those stores (Debian packages).
         cmd bench {
-            /// Measure this store only (memory, redis or sqlite); repeatable. Default: all three.
+            /// Measure this store only (memory, redis, sqlite, postgres or redis-cluster); repeatable.
+            /// Default: all five. docs/benchmark.md is rewritten only by a full run of all five.
             repeated --store store: Store
             /// Short windows and fewer logins (for CI; rougher numbers, docs/benchmark.md untouched).
             optional --quick

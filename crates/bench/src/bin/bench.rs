@@ -13,7 +13,8 @@ mod flags {
     xflags::xflags! {
         /// Sesame's load benchmark, per session store, against a bare-axum ceiling.
         cmd bench {
-            /// Measure this store only (memory, redis or sqlite); repeatable. Default: all three.
+            /// Measure this store only (memory, redis, sqlite, postgres or redis-cluster); repeatable.
+            /// Default: all five. docs/benchmark.md is rewritten only by a full run of all five.
             repeated --store store: Store
             /// Short windows and fewer logins (for CI; rougher numbers, docs/benchmark.md untouched).
             optional --quick
