@@ -23,7 +23,7 @@ pub enum LoginError {
     #[error("session store failure: {0}")]
     SessionStore(#[from] tower_sessions::session::Error),
     /// The session layer could not save the session after the handler ran (the store went down
-    /// mid-request; tower-sessions logged why).
+    /// mid-request; the session layer logged why).
     #[error("the session could not be saved")]
     SessionNotSaved,
     /// The store that records used logins failed or timed out.

@@ -53,9 +53,7 @@ struct Inner {
     paths: Paths,
     base_url: Url,
     login_url: Url,
-    /// For the session layer, whose config (this name in it) tower-sessions clones several
-    /// times per request: as a `&'static str` each clone copies a pointer, not the text.
-    cookie_name: &'static str,
+    cookie_name: String,
     /// `{cookie name}_login_`: the pending-login cookies' names start with it.
     pending_prefix: String,
     keys: Keys,
@@ -116,7 +114,7 @@ impl Sesame {
             paths: parts.paths,
             base_url: parts.base_url,
             pending_prefix: format!("{}_login_", parts.cookie_name),
-            cookie_name: leak_unless_default(parts.cookie_name),
+            cookie_name: parts.cookie_name,
             keys: parts.keys,
             login_timeout: parts.login_timeout,
             failure_limiter: FailureLimiter::new(parts.failure_limit),
@@ -249,8 +247,8 @@ impl Sesame {
         &self.0.login_url
     }
 
-    pub(crate) fn cookie_name(&self) -> &'static str {
-        self.0.cookie_name
+    pub(crate) fn cookie_name(&self) -> &str {
+        &self.0.cookie_name
     }
 
     pub(crate) fn keys(&self) -> &Keys {
@@ -409,15 +407,5 @@ impl SessionPolicy {
     /// effective idle timeout is thus between 3/4 and all of `idle_timeout`.
     pub(crate) fn touch_interval(&self) -> i64 {
         (self.idle_timeout.as_secs() / 4).max(1) as i64
-    }
-}
-
-/// The cookie's name for the whole life of the process: the default names as they are, any
-/// other kept once per app (a few bytes, built once at startup).
-fn leak_unless_default(name: String) -> &'static str {
-    match name.as_str() {
-        "sesame" => "sesame",
-        "__Host-sesame" => "__Host-sesame",
-        _ => Box::leak(name.into_boxed_str()),
     }
 }
