@@ -104,7 +104,7 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
         let presented = shared.cookie.read(request.headers());
-        // Lazy: the store is read only if the handler (or the end of this request) asks.
+        // Lazy: the store is read only if the handler asks.
         let session = Session::new(presented, shared.store.clone(), Some(shared.idle));
         request.extensions_mut().insert(session.clone());
         request.extensions_mut().insert(shared.sesame.clone());

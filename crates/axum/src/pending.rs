@@ -9,11 +9,12 @@
 //! cross-site navigation), and gone after the login timeout. At most [`MAX_PENDING`] are kept.
 
 use crate::keys::Keys;
+use crate::session_cookie::with_app_attributes;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sesame_auth::PendingLogin;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use tower_sessions::cookie::{Cookie, CookieJar, SameSite};
+use tower_sessions::cookie::{Cookie, CookieJar};
 
 /// How many logins one browser may have pending; starting another drops the oldest.
 pub(crate) const MAX_PENDING: usize = 4;
@@ -104,13 +105,10 @@ impl PendingCookies<'_> {
         })
     }
 
-    fn attributes(&self, mut cookie: Cookie<'static>) -> Cookie<'static> {
-        cookie.set_http_only(true);
-        cookie.set_secure(self.https);
-        cookie.set_same_site(SameSite::Lax);
-        // `/`, not the callback's path: `/login` must see the others to keep at most four, and
-        // `__Host-` requires it. They exist only while a login is pending.
-        cookie.set_path("/");
+    fn attributes(&self, cookie: Cookie<'static>) -> Cookie<'static> {
+        // `Path=/`, not the callback's path: `/login` must see the others to keep at most four.
+        // They exist only while a login is pending.
+        let mut cookie = with_app_attributes(cookie, self.https);
         cookie.set_max_age(time::Duration::try_from(self.lifetime).ok());
         cookie
     }

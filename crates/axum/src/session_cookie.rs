@@ -85,12 +85,8 @@ impl SessionCookie {
             Ok(32) => &tag[..32],
             _ => return None,
         };
-        let signed_with = |mac: &CookieMac| {
-            let mut mac = mac.clone();
-            mac.update(id.as_bytes());
-            // Constant-time comparison.
-            mac.verify_slice(tag).is_ok()
-        };
+        // `verify_slice` compares in constant time.
+        let signed_with = |mac: &CookieMac| Self::tag(mac, id).verify_slice(tag).is_ok();
         let signed = signed_with(&self.current) || self.previous.as_ref().is_some_and(signed_with);
         signed.then(|| id.parse().ok()).flatten()
     }
@@ -99,9 +95,7 @@ impl SessionCookie {
     /// as long as `expiry` says.
     pub(crate) fn issue(&self, id: Id, expiry: Option<Expiry>) -> Option<HeaderValue> {
         let id = id.to_string();
-        let mut mac = self.current.clone();
-        mac.update(id.as_bytes());
-        let mut value = STANDARD.encode(mac.finalize().into_bytes());
+        let mut value = STANDARD.encode(Self::tag(&self.current, &id).finalize().into_bytes());
         value.push_str(&id);
         let mut cookie = self.attributes(Cookie::new(self.name.clone(), value));
         cookie.set_max_age(match expiry {
@@ -120,16 +114,28 @@ impl SessionCookie {
         HeaderValue::from_str(&cookie.to_string()).ok()
     }
 
-    fn attributes(&self, mut cookie: Cookie<'static>) -> Cookie<'static> {
-        cookie.set_http_only(true);
-        cookie.set_secure(self.https);
-        // Not `Strict`: the provider's redirect back is a cross-site navigation, which would
-        // arrive without the cookie.
-        cookie.set_same_site(SameSite::Lax);
-        // `__Host-` requires `Path=/`, and a login under a prefix must cover the whole app.
-        cookie.set_path("/");
-        cookie
+    fn attributes(&self, cookie: Cookie<'static>) -> Cookie<'static> {
+        with_app_attributes(cookie, self.https)
     }
+
+    /// `mac`'s HMAC of `id`.
+    fn tag(mac: &CookieMac, id: &str) -> CookieMac {
+        let mut mac = mac.clone();
+        mac.update(id.as_bytes());
+        mac
+    }
+}
+
+/// The attributes every cookie Sesame sets shares (the session's and the pending logins'):
+/// HttpOnly, `Secure` over https, `SameSite=Lax` (not `Strict`: the provider's redirect back is
+/// a cross-site navigation, which would arrive without the cookie), and `Path=/` (`__Host-`
+/// requires it, and a login under a prefix must cover the whole app).
+pub(crate) fn with_app_attributes(mut cookie: Cookie<'static>, https: bool) -> Cookie<'static> {
+    cookie.set_http_only(true);
+    cookie.set_secure(https);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_path("/");
+    cookie
 }
 
 #[cfg(test)]
@@ -139,10 +145,6 @@ mod tests {
 
     const KEY: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     const OLD_KEY: &str = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
-
-    fn keys(current: &str, previous: Option<&str>) -> Keys {
-        Keys::new(current, previous)
-    }
 
     fn cookie(keys: &Keys) -> SessionCookie {
         SessionCookie::new("sesame", false, keys)
@@ -174,7 +176,7 @@ mod tests {
 
     #[test]
     fn an_issued_cookie_reads_back_and_matches_the_cookie_crates_signed_format() {
-        let keys = keys(KEY, None);
+        let keys = Keys::new(KEY, None);
         let cookie = cookie(&keys);
         let id = Id::default();
         let issued = cookie.issue(id, None).unwrap();
@@ -188,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_cookie_is_found_among_others_and_in_a_second_header() {
-        let cookie = cookie(&keys(KEY, None));
+        let cookie = cookie(&Keys::new(KEY, None));
         let id = Id::default();
         let pair = pair(&cookie.issue(id, None).unwrap());
         let mut headers = request("theme=dark; other=1");
@@ -201,14 +203,19 @@ mod tests {
 
     #[test]
     fn tampered_foreign_or_malformed_cookies_carry_no_session() {
-        let keys = keys(KEY, None);
+        let keys = Keys::new(KEY, None);
         let cookie = cookie(&keys);
         let id = Id::default();
         let good = pair(&cookie.issue(id, None).unwrap());
         let value = good.strip_prefix("sesame=").unwrap();
         let other_id = Id::default().to_string();
         let swapped = format!("sesame={}{other_id}", &value[..SIGNATURE_LEN]);
-        let foreign = pair(&cookie_under(OLD_KEY).issue(id, None).unwrap());
+        let old = Keys::new(OLD_KEY, None);
+        let foreign = pair(
+            &SessionCookie::new("sesame", false, &old)
+                .issue(id, None)
+                .unwrap(),
+        );
         for bad in [
             swapped.as_str(),
             foreign.as_str(),
@@ -223,13 +230,9 @@ mod tests {
         }
     }
 
-    fn cookie_under(key: &str) -> SessionCookie {
-        cookie(&keys(key, None))
-    }
-
     #[test]
     fn the_first_genuine_cookie_of_the_name_wins_over_a_forged_one() {
-        let cookie = cookie(&keys(KEY, None));
+        let cookie = cookie(&Keys::new(KEY, None));
         let id = Id::default();
         let genuine = pair(&cookie.issue(id, None).unwrap());
         let forged = format!("sesame={}{}", "A".repeat(43) + "=", Id::default());
@@ -241,19 +244,22 @@ mod tests {
 
     #[test]
     fn during_a_rotation_the_previous_keys_cookies_still_read() {
-        let old = cookie(&keys(OLD_KEY, None));
+        let old = cookie(&Keys::new(OLD_KEY, None));
         let id = Id::default();
         let before = pair(&old.issue(id, None).unwrap());
-        let rotating = cookie(&keys(KEY, Some(OLD_KEY)));
+        let rotating = cookie(&Keys::new(KEY, Some(OLD_KEY)));
         assert_eq!(rotating.read(&request(&before)), Some(id));
         let reissued = pair(&rotating.issue(id, None).unwrap());
-        assert_eq!(cookie(&keys(KEY, None)).read(&request(&reissued)), Some(id));
-        assert_eq!(cookie(&keys(KEY, None)).read(&request(&before)), None);
+        assert_eq!(
+            cookie(&Keys::new(KEY, None)).read(&request(&reissued)),
+            Some(id)
+        );
+        assert_eq!(cookie(&Keys::new(KEY, None)).read(&request(&before)), None);
     }
 
     #[test]
     fn attributes_lifetime_and_removal() {
-        let keys = keys(KEY, None);
+        let keys = Keys::new(KEY, None);
         let plain = cookie(&keys);
         let idle = time::Duration::hours(1);
         let issued = plain.issue(Id::default(), Some(Expiry::OnInactivity(idle)));
