@@ -275,7 +275,7 @@ mod tests {
         assert!(page.contains("<details open>"));
         assert!(page.contains(">verified</span>"));
         assert!(page.contains("2024-01-01 00:00 UTC"));
-        assert!(!page.contains("eyJ"), "no token in the page");
+        sesame_testkit::assert_no_jwt(&page, "the home page");
     }
 
     #[test]

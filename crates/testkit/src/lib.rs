@@ -11,15 +11,18 @@
 //!   drop.
 //! - [`procfs`]: CPU time and memory of processes and of the machine, from `/proc`.
 //! - [`bins`]: starting `sesame` and `mock-idp` with an explicit environment, and the stores.
+//! - [`leaks`]: finding a JWT where none may be (pages, logs, store dumps).
 //! - [`TempDir`]: a directory removed on drop.
 
 pub mod bins;
+pub mod leaks;
 pub mod postgres;
 pub mod process;
 pub mod procfs;
 pub mod redis;
 pub mod redis_ha;
 
+pub use leaks::{assert_no_jwt, find_jwt};
 pub use postgres::PostgresDatabase;
 pub use process::free_port;
 pub use redis::RedisServer;
