@@ -3,8 +3,10 @@
 //! drop, so runs stay hermetic: they never touch the machine's own Redis on 6379, an existing
 //! PostgreSQL database or the repository's files. Standard library only, so every crate can afford it.
 //!
-//! - [`process`]: [`process::ChildGuard`] (a child stopped by PID on every exit path), free ports,
-//!   readiness polling, finding programs.
+//! - [`process`]: [`process::ChildGuard`] (a child stopped by PID on every exit path), readiness
+//!   polling, finding programs.
+//! - [`ports`]: free ports outside the kernel's ephemeral range, so no connection takes one before
+//!   the child that was given it binds it.
 //! - [`redis`]: a private `redis-server` ([`RedisServer`] for tests) and a Redis wire client.
 //! - [`redis_ha`]: a Redis Cluster and a Sentinel setup, with failovers on demand.
 //! - [`postgres`]: a fresh database on the machine's PostgreSQL ([`PostgresDatabase`]), dropped on
@@ -16,6 +18,7 @@
 
 pub mod bins;
 pub mod leaks;
+pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod procfs;
@@ -23,8 +26,8 @@ pub mod redis;
 pub mod redis_ha;
 
 pub use leaks::{assert_no_jwt, find_jwt};
+pub use ports::{free_listener, free_port};
 pub use postgres::PostgresDatabase;
-pub use process::free_port;
 pub use redis::RedisServer;
 pub use redis_ha::{RedisCluster, RedisSentinel};
 

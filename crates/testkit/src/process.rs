@@ -1,4 +1,4 @@
-//! Child processes that cannot outlive us: [`ChildGuard`], free ports, readiness polling and finding
+//! Child processes that cannot outlive us: [`ChildGuard`], readiness polling and finding
 //! programs on `PATH`.
 //!
 //! Every child is owned by a guard that stops it by PID when dropped, so children are stopped on every
@@ -7,13 +7,16 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error;
+
+// Where they were first, for the callers that import them from here.
+pub use crate::ports::{ensure_port_free, free_port, free_ports};
 
 /// How long a child gets to answer its readiness probe.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -216,39 +219,6 @@ fn answers_ok(url: &str) -> bool {
         && stream.write_all(request.as_bytes()).is_ok()
         && BufReader::new(stream).read_line(&mut status).is_ok()
         && status.split_whitespace().nth(1) == Some("200")
-}
-
-/// `N` distinct free TCP ports on 127.0.0.1, found by binding port 0 (all held until all are chosen).
-pub fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<io::Result<Vec<_>>>()
-        .map_err(|e| error(format!("cannot bind a free port on 127.0.0.1: {e}")))?;
-    let ports = listeners
-        .iter()
-        .map(|listener| listener.local_addr().map(|addr| addr.port()))
-        .collect::<io::Result<Vec<_>>>()?;
-    ports
-        .try_into()
-        .map_err(|ports| error(format!("expected {N} free ports, got {ports:?}")))
-}
-
-/// A port that was free a moment ago; panics if none can be bound (for tests).
-pub fn free_port() -> u16 {
-    match free_ports::<1>() {
-        Ok([port]) => port,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Fails clearly if `port` on 127.0.0.1 is already taken.
-pub fn ensure_port_free(port: u16) -> io::Result<()> {
-    match TcpListener::bind(("127.0.0.1", port)) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(error(format!(
-            "port {port} is already in use ({e}): stop whatever listens there (`ss -ltnp 'sport = :{port}'` shows it)"
-        ))),
-    }
 }
 
 /// The full path of `program` if it is on `PATH`.

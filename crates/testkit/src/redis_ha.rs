@@ -3,7 +3,6 @@
 //! lowered to about a second so a failover happens within a test, and a way to kill the master.
 //! Like [`crate::RedisServer`], every method panics with a message naming what is missing.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -19,18 +18,7 @@ const FAILURE_DETECTION_MS: u64 = 1000;
 
 /// A port `p` free on 127.0.0.1 with `p + 10000` free too: a cluster node's bus port.
 fn free_port_with_bus() -> u16 {
-    for _ in 0..100 {
-        let Ok(listener) = TcpListener::bind(("127.0.0.1", 0)) else {
-            continue;
-        };
-        let Ok(port) = listener.local_addr().map(|addr| addr.port()) else {
-            continue;
-        };
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port p with p+10000 free on 127.0.0.1 after 100 tries");
+    crate::ports::free_port_with_companion(10_000).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn redis_server(dir: &Path, name: &str, args: &[String]) -> ChildGuard {

@@ -40,12 +40,8 @@ fn a_bad_lifetime_or_backchannel_uri_stops_startup_naming_the_variable() {
 
 #[tokio::test]
 async fn the_binary_reads_the_lifetime_and_admin_changes_it() {
-    // A free port, released for the child to bind (a tiny race, acceptable in a test).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A free port for the child to bind, from outside the range outgoing connections use.
+    let port = sesame_testkit::free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let _child = Running(
         Command::new(BIN)

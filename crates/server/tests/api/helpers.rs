@@ -280,7 +280,7 @@ impl TestAppBuilder {
         init_logs();
         let (idp, issuer) = spawn_for_tests(self.idp).await.expect("mock IdP starts");
         let backing = self.backing.unwrap_or_else(|| Backing::new(self.kind));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = free_tokio_listener();
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         let mut env: Env = [
             ("OIDC_ISSUER", issuer.as_str()),
@@ -346,12 +346,21 @@ impl Launch {
             }
             Mode::Process => {
                 let port = listener.local_addr().unwrap().port();
-                // Freed just before the child binds it; nothing else on loopback races for it.
+                // Freed just before the child binds it (after connecting to its store and
+                // provider); a port from outside the ephemeral range, so no connection takes it.
                 drop(listener);
                 spawn_process(self, port).await
             }
         }
     }
+}
+
+/// A listener on a free port outside the ephemeral range: in [`Mode::Process`] it is dropped
+/// before the child binds the port, and no outgoing connection can take it meanwhile.
+fn free_tokio_listener() -> tokio::net::TcpListener {
+    let listener = sesame_testkit::free_listener().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    tokio::net::TcpListener::from_std(listener).unwrap()
 }
 
 /// `sesame` in a directory of its own, configured as a newcomer would: a `.env` file beside
@@ -463,7 +472,7 @@ impl TestApp {
     /// A second app instance on its own port, sharing this one's IdP, store and secret key:
     /// what a load balancer spreads users over.
     pub async fn second_instance(&self) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = free_tokio_listener();
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         // Same APP_BASE_URL: behind a balancer every instance has the one public URL.
         let server = Arc::new(self.launch.start(listener).await);

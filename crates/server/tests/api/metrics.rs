@@ -96,10 +96,9 @@ fn parse_series(series: &str) -> Series {
     (name.to_owned(), labels)
 }
 
-/// A loopback address nothing listens on (freed just before the app binds it).
+/// A loopback address nothing listens on, for the app to bind.
 fn free_address() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", sesame_testkit::free_port())
 }
 
 async fn scrape(address: &str) -> String {
