@@ -4,11 +4,11 @@
 //! A port found by binding port 0 comes from the kernel's ephemeral range, the same range every
 //! outgoing connection's local port comes from. Once the finder lets go of it, any `connect()`
 //! on the machine may take it, and a child that first connects to its store and its provider
-//! and only then binds (as `sesame` does) gives those connections plenty of time: CI once saw a
-//! `sesame` process exit at startup in a PostgreSQL test. So test ports come from a band below
-//! the ephemeral range, which neither `connect()` nor a bind to port 0 ever uses. Within this
-//! process a counter hands each port out once (starting at a random point, so concurrent test
-//! processes rarely meet), and a bind checks that no other program listens there.
+//! and only then binds (as `sesame` does) gives those connections plenty of time (a looped
+//! PostgreSQL test once saw `sesame` exit at startup, likely so). So test ports come from a
+//! band below the ephemeral range, which neither `connect()` nor a bind to port 0 ever uses.
+//! Within this process a counter hands each port out once (starting at a random point, so
+//! concurrent test processes rarely meet), and a bind checks that no other program listens.
 
 use std::io;
 use std::net::TcpListener;
